@@ -1,0 +1,2 @@
+//! Patches: JSON merge, JSON patch, strategic merge, server-side apply.
+//! STUB: to be written (helper "patch").

@@ -1,0 +1,2 @@
+//! Label and field selectors, as in `?labelSelector=` and `?fieldSelector=`.
+//! STUB: to be written (helper "selectors+tables").

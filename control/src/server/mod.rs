@@ -1,0 +1,1 @@
+//! Server bootstrap: TLS, tokens, kubeconfig, HTTP listener.

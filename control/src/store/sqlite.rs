@@ -1,0 +1,2 @@
+//! SQLite backend of the store.
+//! STUB: to be written (helper "store").
