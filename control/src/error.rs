@@ -30,6 +30,8 @@ pub enum FieldErrorKind {
     TooLong,
     TooMany,
     Forbidden,
+    /// A reference to something that does not exist (a volume mount naming no volume).
+    NotFound,
 }
 
 impl FieldErrorKind {
@@ -43,6 +45,7 @@ impl FieldErrorKind {
             FieldErrorKind::TooLong => "FieldValueTooLong",
             FieldErrorKind::TooMany => "FieldValueTooMany",
             FieldErrorKind::Forbidden => "FieldValueForbidden",
+            FieldErrorKind::NotFound => "FieldValueNotFound",
         }
     }
 
@@ -55,6 +58,7 @@ impl FieldErrorKind {
             FieldErrorKind::TooLong => "Too long",
             FieldErrorKind::TooMany => "Too many",
             FieldErrorKind::Forbidden => "Forbidden",
+            FieldErrorKind::NotFound => "Not found",
         }
     }
 }
@@ -90,6 +94,14 @@ impl FieldError {
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self { field: field.into(), kind: FieldErrorKind::Forbidden, value: None, detail: detail.into() }
+    }
+    pub fn not_found(field: impl Into<String>, value: impl fmt::Display) -> Self {
+        Self {
+            field: field.into(),
+            kind: FieldErrorKind::NotFound,
+            value: Some(value.to_string()),
+            detail: String::new(),
+        }
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         Self {
@@ -177,6 +189,23 @@ pub enum ApiError {
     /// Server-side trouble. The detail is logged, never sent to the client.
     #[error("internal error")]
     Internal(String),
+    /// A well-formed request that cannot be carried out (a JSON patch whose
+    /// `test` fails): upstream's generic 422 with the detail as its only cause.
+    #[error("the server rejected our request due to an error in our request")]
+    Unprocessable(String),
+    /// Server-side apply found fields owned by other managers: 409 with one
+    /// cause per contested field.
+    #[error("{message}")]
+    ApplyConflict { message: String, causes: Vec<ConflictCause> },
+}
+
+/// One contested field of a server-side apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConflictCause {
+    /// The field as upstream prints it: `.spec.replicas`.
+    pub field: String,
+    /// `conflict with "kubectl-client-side-apply" using apps/v1`.
+    pub message: String,
 }
 
 fn render_causes(causes: &[FieldError]) -> String {
@@ -190,8 +219,10 @@ impl ApiError {
     pub fn code(&self) -> StatusCode {
         match self {
             ApiError::NotFound(_) | ApiError::NoSuchPath(_) => StatusCode::NOT_FOUND,
-            ApiError::AlreadyExists(_) | ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::AlreadyExists(_) | ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => {
+                StatusCode::CONFLICT
+            }
+            ApiError::Invalid { .. } | ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -208,8 +239,8 @@ impl ApiError {
         match self {
             ApiError::NotFound(_) | ApiError::NoSuchPath(_) => "NotFound",
             ApiError::AlreadyExists(_) => "AlreadyExists",
-            ApiError::Conflict { .. } => "Conflict",
-            ApiError::Invalid { .. } => "Invalid",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
+            ApiError::Invalid { .. } | ApiError::Unprocessable(_) => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -244,6 +275,16 @@ impl ApiError {
                 "causes": causes.iter().map(|c| json!({
                     "reason": c.kind.cause_reason(),
                     "message": c.message(),
+                    "field": c.field,
+                })).collect::<Vec<_>>(),
+            })),
+            ApiError::Unprocessable(detail) => Some(json!({
+                "causes": [{"reason": "UnexpectedServerResponse", "message": detail}],
+            })),
+            ApiError::ApplyConflict { causes, .. } => Some(json!({
+                "causes": causes.iter().map(|c| json!({
+                    "reason": "FieldManagerConflict",
+                    "message": c.message,
                     "field": c.field,
                 })).collect::<Vec<_>>(),
             })),

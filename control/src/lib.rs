@@ -4,5 +4,6 @@
 
 pub mod api;
 pub mod error;
-pub mod server;
+
 pub mod store;
+pub mod server;

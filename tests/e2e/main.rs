@@ -1,1 +1,10 @@
+//! End-to-end tests: the real `wasmkube` binary on 127.0.0.1, driven by the
+//! real kubectl (and, where kubectl cannot say it, a raw HTTPS client).
 
+mod harness;
+mod kubectl_apply;
+mod kubectl_edit;
+mod kubectl_get;
+mod bad_input;
+mod durability;
+mod kube_client;

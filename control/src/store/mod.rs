@@ -72,6 +72,11 @@ pub enum StoreError {
     Conflict { key: String, expected: Revision, actual: Revision },
     #[error("revision {requested} has been compacted; oldest available is {oldest}")]
     Compacted { requested: Revision, oldest: Revision },
+    /// A watcher fell so far behind the live feed that events meant for it
+    /// were dropped; its stream ends with this error and the client has to
+    /// watch again from `last_delivered` (or re-list).
+    #[error("watch fell behind after revision {last_delivered} and was closed")]
+    WatcherTooSlow { last_delivered: Revision },
     #[error("object for key {0} is not a JSON object with metadata")]
     NotAnObject(String),
     #[error("store backend: {0}")]

@@ -1,2 +1,0 @@
-//! Patches: JSON merge, JSON patch, strategic merge, server-side apply.
-//! STUB: to be written (helper "patch").

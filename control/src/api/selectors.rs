@@ -1,2 +1,0 @@
-//! Label and field selectors, as in `?labelSelector=` and `?fieldSelector=`.
-//! STUB: to be written (helper "selectors+tables").

@@ -1,2 +1,0 @@
-//! Validation, defaulting and strict decoding of objects.
-//! STUB: to be written (helper "validation").

@@ -1,2 +1,0 @@
-//! SQLite backend of the store.
-//! STUB: to be written (helper "store").

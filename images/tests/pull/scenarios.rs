@@ -1,0 +1,189 @@
+//! One test per behaviour the issue asks to show.
+
+use std::collections::HashSet;
+
+use images::{Content, ImageError, ImageKind, Keyring, PullPolicy, Silent};
+
+use crate::fixture::registries_or_skip;
+
+fn anonymous() -> Keyring {
+    Keyring::default()
+}
+
+#[tokio::test]
+async fn pull_by_tag_gives_a_rootfs_and_the_image_config() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let image = store.ensure(&reg.image("busybox:1.0"), PullPolicy::IfNotPresent, &anonymous(), &Silent).await.unwrap();
+    let Content::Rootfs(snapshot) = &image.content else { panic!("busybox is a rootfs image") };
+    assert!(snapshot.rootfs.join("bin/busybox").is_file());
+    assert_eq!(std::fs::read_link(snapshot.rootfs.join("bin/sh")).unwrap().to_str(), Some("busybox"));
+    assert_eq!(image.record.run.cmd.as_deref(), Some(&["/bin/sh".to_owned()][..]));
+    assert_eq!(image.record.run.env.as_deref(), Some(&["PATH=/bin".to_owned()][..]));
+}
+
+#[tokio::test]
+async fn pull_by_digest_and_a_wrong_digest() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let by_tag = store.pull(&reg.image("busybox:1.0"), &anonymous(), &Silent).await.unwrap();
+    let digest = &by_tag.record.manifest_digest;
+    let (_d2, fresh) = reg.store();
+    let by_digest = fresh.pull(&reg.image(&format!("busybox@{digest}")), &anonymous(), &Silent).await.unwrap();
+    assert_eq!(&by_digest.record.manifest_digest, digest);
+    let absent = images::Digest::of(b"no such manifest");
+    let err = fresh.pull(&reg.image(&format!("busybox@{absent}")), &anonymous(), &Silent).await.unwrap_err();
+    assert!(matches!(err, ImageError::NotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_tag_is_not_found() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let err = store.pull(&reg.image("busybox:9.9"), &anonymous(), &Silent).await.unwrap_err();
+    assert!(matches!(err, ImageError::NotFound { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn docker_schema2_images_pull_like_oci_ones() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let oci = store.pull(&reg.image("busybox:1.0"), &anonymous(), &Silent).await.unwrap();
+    let docker = store.pull(&reg.image("busybox:1.0-docker"), &anonymous(), &Silent).await.unwrap();
+    assert_eq!(docker.record.layers[0].digest, oci.record.layers[0].digest);
+    assert_eq!(docker.downloaded, 1, "only the docker config is new: {docker:?}");
+}
+
+#[tokio::test]
+async fn index_resolves_to_linux_amd64_not_the_decoy() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let plain = store.pull(&reg.image("busybox:1.0"), &anonymous(), &Silent).await.unwrap();
+    let via_index = store.pull(&reg.image("busybox:1.0-index"), &anonymous(), &Silent).await.unwrap();
+    assert_eq!(via_index.record.manifest_digest, plain.record.manifest_digest);
+    assert!(via_index.record.index_digest.is_some());
+    assert!(matches!(via_index.record.kind, ImageKind::Rootfs { .. }));
+}
+
+#[tokio::test]
+async fn basic_auth_accepts_the_right_password_and_refuses_others() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let image = reg.auth_image("busybox:1.0");
+    let err = store.pull(&image, &anonymous(), &Silent).await.unwrap_err();
+    assert!(matches!(err, ImageError::Unauthorized { .. }), "anonymous: {err}");
+    let err = store.pull(&image, &reg.keys("wrong"), &Silent).await.unwrap_err();
+    assert!(matches!(err, ImageError::Unauthorized { .. }), "wrong password: {err}");
+    assert!(err.to_string().contains("unauthorized"), "clear message: {err}");
+    let ok = store.pull(&image, &reg.keys(&reg.password), &Silent).await.unwrap();
+    assert_eq!(ok.downloaded, 2);
+}
+
+#[tokio::test]
+async fn credentials_from_a_dockerconfigjson_secret() {
+    use base64::Engine as _;
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let config = format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.auth, b64(&format!("tester:{}", reg.password)));
+    let secret = format!(r#"{{"type":"kubernetes.io/dockerconfigjson","data":{{".dockerconfigjson":"{}"}}}}"#, b64(&config));
+    let keys = Keyring::from_dockerconfigjson_secret(secret.as_bytes()).unwrap();
+    store.pull(&reg.auth_image("busybox:1.0"), &keys, &Silent).await.unwrap();
+}
+
+#[tokio::test]
+async fn corrupted_blob_is_refused_and_leaves_nothing() {
+    let reg = registries_or_skip!();
+    let (_d, probe) = reg.store();
+    let image = reg.image("corrupt:1.0");
+    let pulled = probe.pull(&image, &anonymous(), &Silent).await.unwrap();
+    let victim = pulled.record.layers.last().unwrap().digest.clone();
+    // Flip the registry's stored copy: same length, different bytes.
+    let data = reg.dir.join(format!("plain/data/docker/registry/v2/blobs/sha256/{}/{}/data", &victim.hex()[..2], victim.hex()));
+    let mut bytes = std::fs::read(&data).unwrap();
+    for b in bytes.iter_mut().skip(100).take(64) {
+        *b ^= 0xff;
+    }
+    std::fs::write(&data, bytes).unwrap();
+
+    let (dir, store) = reg.store();
+    let err = store.pull(&image, &anonymous(), &Silent).await.unwrap_err();
+    assert!(matches!(&err, ImageError::DigestMismatch { expected, .. } if *expected == victim), "{err}");
+    assert!(!store.blobs().contains(&victim));
+    assert!(store.list().is_empty(), "no record of a failed pull");
+    let tmp = dir.path().join("images/blobs/tmp");
+    assert_eq!(std::fs::read_dir(tmp).unwrap().count(), 0, "no partial download left");
+    assert_eq!(std::fs::read_dir(dir.path().join("images/snapshots")).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn shared_base_layer_is_stored_once() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let busybox = store.pull(&reg.image("busybox:1.0"), &anonymous(), &Silent).await.unwrap();
+    let layered = store.pull(&reg.image("layered:1.0"), &anonymous(), &Silent).await.unwrap();
+    assert_eq!(layered.reused, 1, "the busybox layer is not downloaded again");
+    assert_eq!(layered.downloaded, 3, "config + 2 new layers");
+    let wanted: HashSet<_> = busybox.record.blobs().chain(layered.record.blobs()).cloned().collect();
+    let stored: HashSet<_> = store.blobs().list().unwrap().into_iter().map(|(d, _)| d).collect();
+    assert_eq!(stored, wanted, "one file per distinct blob");
+}
+
+#[tokio::test]
+async fn concurrent_pulls_download_each_blob_once() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let image = reg.image("layered:1.0");
+    let (a, b) = tokio::join!(store.pull(&image, &anonymous(), &Silent), store.pull(&image, &anonymous(), &Silent));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.downloaded + b.downloaded, 4, "config + 3 layers, once each: {a:?} {b:?}");
+    assert_eq!(a.reused + b.reused, 4);
+    let (one, two) = tokio::join!(store.prepare(&a.record), store.prepare(&b.record));
+    assert_eq!(one.unwrap().content, two.unwrap().content, "one shared snapshot");
+}
+
+#[tokio::test]
+async fn whiteouts_are_applied() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let image = store.ensure(&reg.image("layered:1.0"), PullPolicy::Always, &anonymous(), &Silent).await.unwrap();
+    let Content::Rootfs(snapshot) = image.content else { panic!("layered is a rootfs image") };
+    let root = &snapshot.rootfs;
+    assert_eq!(std::fs::read_to_string(root.join("data/a.txt")).unwrap(), "v2\n");
+    assert!(root.join("data/c.txt").exists());
+    assert!(!root.join("data/b.txt").exists());
+    assert!(std::fs::symlink_metadata(root.join("bin/vi")).is_err());
+    assert!(root.join("bin/sh").symlink_metadata().is_ok());
+}
+
+#[tokio::test]
+async fn wasm_artifact_is_recognised_with_its_module_bytes() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let image = store.ensure(&reg.image("wasm/hello:1.0"), PullPolicy::IfNotPresent, &anonymous(), &Silent).await.unwrap();
+    let Content::Wasm { module } = &image.content else { panic!("wasm/hello is a wasm artifact: {image:?}") };
+    let bytes = store.module_bytes(module).unwrap();
+    assert!(bytes.starts_with(b"\0asm"));
+    assert_eq!(&images::Digest::of(&bytes), module);
+}
+
+#[tokio::test]
+async fn plain_image_with_one_wasm_file_is_a_module() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let image = store.ensure(&reg.image("wasm-image:1.0"), PullPolicy::IfNotPresent, &anonymous(), &Silent).await.unwrap();
+    let Content::Wasm { module } = &image.content else { panic!("wasm-image holds one module: {image:?}") };
+    assert!(store.module_bytes(module).unwrap().starts_with(b"\0asm"));
+    assert_eq!(image.record.run.entrypoint.as_deref(), Some(&["/hello.wasm".to_owned()][..]));
+}
+
+#[tokio::test]
+async fn never_policy_fails_when_absent_and_uses_local_when_present() {
+    let reg = registries_or_skip!();
+    let (_d, store) = reg.store();
+    let image = reg.image("busybox:1.0");
+    let err = store.ensure(&image, PullPolicy::Never, &anonymous(), &Silent).await.unwrap_err();
+    assert_eq!(images::PullFailureReason::of(&err).as_str(), "ErrImageNeverPull");
+    store.pull(&image, &anonymous(), &Silent).await.unwrap();
+    store.ensure(&image, PullPolicy::Never, &anonymous(), &Silent).await.unwrap();
+}

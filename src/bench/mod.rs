@@ -1,0 +1,4 @@
+//! `wasmkube bench ...`: benchmarks that print their figures.
+
+pub mod api;
+mod harness;

@@ -1,0 +1,204 @@
+//! Starts real `wasmkube server` processes on 127.0.0.1 and drives them with
+//! the real kubectl (and a raw HTTPS client for what kubectl cannot send).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server, killed (and its data removed) when dropped.
+pub struct Server {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// `https://127.0.0.1:PORT`
+    pub url: String,
+    pub token: String,
+}
+
+impl Server {
+    /// A fresh server with an empty data dir.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new() };
+        s.launch("127.0.0.1:0");
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir().join("kubeconfig.yaml")
+    }
+
+    /// Start the server process on `listen` over this server's data dir.
+    fn launch(&mut self, listen: &str) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
+            .args(["server", "--disable-agent", "--listen", listen, "--data-dir"])
+            .arg(self.data_dir())
+            .env("WASMKUBE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn wasmkube server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("wasmkube API server ready on ") {
+                    if !sent {
+                        let _ = tx.send(url.trim().to_string());
+                        sent = true;
+                    }
+                }
+            }
+        });
+        self.url = rx.recv_timeout(Duration::from_secs(60)).expect("server did not become ready within 60 s");
+        self.token = std::fs::read_to_string(self.data_dir().join("admin.token")).expect("admin token").trim().to_string();
+        self.child = Some(child);
+    }
+
+    /// `kill -9` the server: no chance to flush or shut down.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start again on the same data dir and the same port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let port = self.url.rsplit(':').next().unwrap_or("0").to_string();
+        let listen = format!("127.0.0.1:{port}");
+        // The port can take a moment to be free again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpListener::bind(&listen).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.launch(&listen);
+    }
+
+    fn kubectl_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("kubectl");
+        c.env("KUBECONFIG", self.kubeconfig())
+            // Discovery is cached per server: never reuse another server's cache.
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("kube-cache"))
+            .args(args);
+        c
+    }
+
+    /// Run kubectl; returns its whole output.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_cmd(args).output().expect("run kubectl")
+    }
+
+    /// Run kubectl with `stdin` as standard input (for `-f -`).
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .kubectl_cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Run kubectl, panic with its stderr unless it succeeds; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        check(args, self.kubectl(args))
+    }
+
+    /// `kubectl_ok` with standard input.
+    pub fn kubectl_stdin_ok(&self, args: &[&str], stdin: &str) -> String {
+        check(args, self.kubectl_stdin(args, stdin))
+    }
+
+    /// Start kubectl in the background (for `get -w`), output piped.
+    pub fn kubectl_spawn(&self, args: &[&str]) -> Child {
+        self.kubectl_cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn kubectl")
+    }
+
+    /// An HTTPS client that trusts this cluster's CA.
+    pub fn http(&self) -> reqwest::Client {
+        let ca = std::fs::read(self.data_dir().join("pki/ca.crt")).expect("ca.crt");
+        reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA pem"))
+            .build()
+            .expect("http client")
+    }
+
+    pub fn path(&self, p: &str) -> String {
+        format!("{}{p}", self.url)
+    }
+}
+
+fn check(args: &[&str], out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "kubectl {} failed ({}):\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        out.status,
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Poll `f` until it returns Some, or panic after `timeout` naming `what`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// stderr of a kubectl run as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Write `contents` to a file in `dir` and return its path as a string.
+pub fn write_file(dir: &Path, name: &str, contents: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, contents).expect("write manifest");
+    p.to_string_lossy().to_string()
+}
+
+/// Async twin of [`wait_for`]: poll the future `f` makes until it returns
+/// Some, or panic after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
