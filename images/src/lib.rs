@@ -5,6 +5,8 @@
 pub mod blobs;
 pub mod digest;
 pub mod error;
+pub mod gc;
+pub mod import;
 pub mod manifest;
 pub mod policy;
 pub mod progress;
@@ -17,6 +19,7 @@ pub mod wasm;
 
 pub use digest::Digest;
 pub use error::{ImageError, Result};
+pub use gc::GcReport;
 pub use policy::{PullFailureReason, PullPolicy};
 pub use progress::{Progress, Silent};
 pub use records::{ImageKind, ImageRecord};

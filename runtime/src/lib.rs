@@ -1,1 +1,6 @@
-//! Node side of wasmkube: the agent (kubelet), the ContainerRuntime trait and its wasm and linux implementations. Arrives with the node issue.
+//! Node side of wasmkube: the agent (kubelet), the `ContainerRuntime` trait
+//! and its `wasm` and `linux` implementations, logs, volumes and probes.
+
+pub mod cri;
+pub mod logs;
+pub mod wasm;

@@ -119,7 +119,11 @@ pub async fn run(
         shutdown_handle.graceful_shutdown(Some(Duration::from_secs(2)));
     });
     on_ready(&Running { addr, kubeconfig, admin_token, store });
-    axum_server::from_tcp_rustls(listener, tls)
+    // Without TCP_NODELAY a response written in two TLS records waits for the
+    // client's delayed ACK: ~40 ms on every small request and watch event.
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());
+    axum_server::from_tcp(listener)
+        .acceptor(acceptor)
         .handle(handle)
         .serve(app.into_make_service())
         .await

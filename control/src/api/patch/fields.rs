@@ -34,6 +34,7 @@ pub enum PathElement {
 }
 
 impl PathElement {
+    /// A field element.
     pub fn field(name: &str) -> Self {
         PathElement::Field(name.to_string())
     }
@@ -48,6 +49,7 @@ impl PathElement {
         }
     }
 
+    /// Parses the `fieldsV1` spelling back.
     pub fn decode(encoded: &str) -> Result<Self, FieldsError> {
         let bad = || FieldsError::BadElement(encoded.to_string());
         let (prefix, rest) = encoded.split_once(':').ok_or_else(bad)?;
@@ -108,6 +110,7 @@ impl PartialEq for FieldSet {
 impl Eq for FieldSet {}
 
 impl FieldSet {
+    /// The empty set.
     pub fn new() -> Self {
         Self::default()
     }
@@ -117,6 +120,7 @@ impl FieldSet {
         !self.member && self.children.values().all(FieldSet::is_empty)
     }
 
+    /// Adds `path` (its parents become interior nodes, not members).
     pub fn insert(&mut self, path: &[String]) {
         let mut node = self;
         for el in path {
@@ -125,6 +129,7 @@ impl FieldSet {
         node.member = true;
     }
 
+    /// Whether `path` itself is a member.
     pub fn contains(&self, path: &[String]) -> bool {
         self.node(path).is_some_and(|n| n.member)
     }
@@ -162,6 +167,7 @@ impl FieldSet {
         }
     }
 
+    /// Paths in either set.
     pub fn union(&self, other: &FieldSet) -> FieldSet {
         let mut out = self.clone();
         for p in other.paths() {
@@ -170,10 +176,12 @@ impl FieldSet {
         out
     }
 
+    /// Paths in `self` but not in `other`.
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
         self.filtered(|p| !other.contains(p))
     }
 
+    /// Paths in both sets.
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
         self.filtered(|p| other.contains(p))
     }

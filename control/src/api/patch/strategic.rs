@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::strategy::{item_identity, key_names, ListKind, Schema};
+use super::strategy::{key_names, merge_key_identity, ListKind, Schema};
 use super::PatchError;
 use crate::api::resources::ResourceType;
 
@@ -52,7 +52,7 @@ fn merge_map(schema: Schema, original: &mut Map<String, Value>, patch: &Map<Stri
             // Replace: the result is the patch itself, directives and nulls stripped.
             original.clear();
             let mut rest = patch.clone();
-            rest.remove(PATCH);
+            rest.shift_remove(PATCH);
             return merge_map(schema, original, &rest);
         }
         Some(other) => return Err(PatchError::Malformed(format!("Unrecognized $patch directive: {other}"))),
@@ -149,10 +149,10 @@ fn merge_list(kind: ListKind, item_schema: Schema, mut original: Vec<Value>, pat
                 let fields = item
                     .as_object()
                     .ok_or_else(|| PatchError::Malformed(format!("list item {item} must be an object")))?;
-                let id = item_identity(kind, item).ok_or_else(|| {
+                let id = merge_key_identity(kind, item).ok_or_else(|| {
                     PatchError::Malformed(format!("map: {item} does not contain declared merge key: {}", key_names(kind)))
                 })?;
-                let position = original.iter().position(|o| item_identity(kind, o).as_ref() == Some(&id));
+                let position = original.iter().position(|o| merge_key_identity(kind, o).as_ref() == Some(&id));
                 match (directive(item), position) {
                     (Some("delete"), Some(i)) => {
                         original.remove(i);
@@ -197,9 +197,9 @@ fn reorder(kind: ListKind, items: &mut [Value], order: &[Value]) {
     if kind == ListKind::Atomic {
         return;
     }
-    let wanted: Vec<_> = order.iter().map(|o| item_identity(kind, o)).collect();
+    let wanted: Vec<_> = order.iter().map(|o| merge_key_identity(kind, o)).collect();
     let rank = |item: &Value| {
-        let id = item_identity(kind, item)?;
+        let id = merge_key_identity(kind, item)?;
         wanted.iter().position(|w| w.as_ref() == Some(&id))
     };
     let slots: Vec<usize> = (0..items.len()).filter(|&i| rank(&items[i]).is_some()).collect();
@@ -296,6 +296,13 @@ mod tests {
             out["spec"]["ports"],
             json!([{"port": 80, "protocol": "TCP", "targetPort": 9090}, {"port": 443, "targetPort": 8443}])
         );
+    }
+
+    #[test]
+    fn service_ports_match_by_port_whatever_the_protocol() {
+        let live = json!({"spec": {"ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}]}});
+        let out = patched("services", "", live, json!({"spec": {"ports": [{"port": 53, "targetPort": 5353}]}}));
+        assert_eq!(out["spec"]["ports"], json!([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 5353}]));
     }
 
     #[test]

@@ -146,15 +146,27 @@ impl Schema {
     }
 }
 
-/// The identity of a list item under `kind`, or `None` if the item lacks a key
-/// field that has no default (or the list has no item identity).
+/// The identity of a list item under `kind` as server-side apply sees it (all
+/// key fields, defaults filled in), or `None` if the item lacks a key field
+/// that has no default (or the list has no item identity).
 pub fn item_identity(kind: ListKind, item: &Value) -> Option<PathElement> {
+    identity(kind, item, |_| true)
+}
+
+/// The identity of a list item as strategic merge patch sees it: only the one
+/// `patchMergeKey` (a Service port is found by `port` whatever its protocol,
+/// since kubectl's patches leave an unchanged protocol out).
+pub fn merge_key_identity(kind: ListKind, item: &Value) -> Option<PathElement> {
+    identity(kind, item, |k| k.default.is_none())
+}
+
+fn identity(kind: ListKind, item: &Value, uses: impl Fn(&KeyField) -> bool) -> Option<PathElement> {
     match kind {
         ListKind::Atomic => None,
         ListKind::Set => Some(PathElement::Value(item.clone())),
         ListKind::Map(keys) => {
             let obj = item.as_object()?;
-            let mut sorted: Vec<&KeyField> = keys.iter().collect();
+            let mut sorted: Vec<&KeyField> = keys.iter().filter(|k| uses(k)).collect();
             sorted.sort_by_key(|k| k.name);
             let mut out = Map::new();
             for k in sorted {

@@ -1,6 +1,8 @@
 //! `apps/v1` kinds sent by `kubectl create deployment`.
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_pb::api::apps::v1 as pb;
 
 use super::convert::from_proto;
@@ -77,8 +79,16 @@ mod tests {
 
     fn int_or_string(value: &str) -> Option<IntOrString> {
         Some(match value.parse::<i32>() {
-            Ok(n) => IntOrString { r#type: Some(0), int_val: Some(n), str_val: string("") },
-            Err(_) => IntOrString { r#type: Some(1), int_val: Some(0), str_val: string(value) },
+            Ok(n) => IntOrString {
+                r#type: Some(0),
+                int_val: Some(n),
+                str_val: string(""),
+            },
+            Err(_) => IntOrString {
+                r#type: Some(1),
+                int_val: Some(0),
+                str_val: string(value),
+            },
         })
     }
 
@@ -98,13 +108,19 @@ mod tests {
                 host_ip: string(""),
             }],
             env: vec![
-                pb_core::EnvVar { name: string("MODE"), value: string("prod"), value_from: None },
+                pb_core::EnvVar {
+                    name: string("MODE"),
+                    value: string("prod"),
+                    value_from: None,
+                },
                 pb_core::EnvVar {
                     name: string("LEVEL"),
                     value: string(""),
                     value_from: Some(pb_core::EnvVarSource {
                         config_map_key_ref: Some(pb_core::ConfigMapKeySelector {
-                            local_object_reference: Some(pb_core::LocalObjectReference { name: string("settings") }),
+                            local_object_reference: Some(pb_core::LocalObjectReference {
+                                name: string("settings"),
+                            }),
                             key: string("level"),
                             optional: Some(true),
                         }),
@@ -126,14 +142,26 @@ mod tests {
             env_from: vec![pb_core::EnvFromSource {
                 prefix: string("DB_"),
                 secret_ref: Some(pb_core::SecretEnvSource {
-                    local_object_reference: Some(pb_core::LocalObjectReference { name: string("db") }),
+                    local_object_reference: Some(pb_core::LocalObjectReference {
+                        name: string("db"),
+                    }),
                     optional: None,
                 }),
                 config_map_ref: None,
             }],
             resources: Some(pb_core::ResourceRequirements {
-                limits: BTreeMap::from([("memory".into(), Quantity { string: string("128Mi") })]),
-                requests: BTreeMap::from([("cpu".into(), Quantity { string: string("100m") })]),
+                limits: BTreeMap::from([(
+                    "memory".into(),
+                    Quantity {
+                        string: string("128Mi"),
+                    },
+                )]),
+                requests: BTreeMap::from([(
+                    "cpu".into(),
+                    Quantity {
+                        string: string("100m"),
+                    },
+                )]),
                 claims: Vec::new(),
             }),
             volume_mounts: vec![pb_core::VolumeMount {
@@ -163,7 +191,10 @@ mod tests {
             }),
             readiness_probe: Some(pb_core::Probe {
                 handler: Some(pb_core::ProbeHandler {
-                    tcp_socket: Some(pb_core::TcpSocketAction { port: int_or_string("8080"), host: string("") }),
+                    tcp_socket: Some(pb_core::TcpSocketAction {
+                        port: int_or_string("8080"),
+                        host: string(""),
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -172,7 +203,10 @@ mod tests {
             security_context: Some(pb_core::SecurityContext {
                 run_as_non_root: Some(true),
                 allow_privilege_escalation: Some(false),
-                capabilities: Some(pb_core::Capabilities { add: Vec::new(), drop: vec!["ALL".into()] }),
+                capabilities: Some(pb_core::Capabilities {
+                    add: Vec::new(),
+                    drop: vec!["ALL".into()],
+                }),
                 ..Default::default()
             }),
             stdin: Some(false),
@@ -187,8 +221,14 @@ mod tests {
                     name: string("config"),
                     volume_source: Some(pb_core::VolumeSource {
                         config_map: Some(pb_core::ConfigMapVolumeSource {
-                            local_object_reference: Some(pb_core::LocalObjectReference { name: string("settings") }),
-                            items: vec![pb_core::KeyToPath { key: string("app.yaml"), path: string("app.yaml"), mode: None }],
+                            local_object_reference: Some(pb_core::LocalObjectReference {
+                                name: string("settings"),
+                            }),
+                            items: vec![pb_core::KeyToPath {
+                                key: string("app.yaml"),
+                                path: string("app.yaml"),
+                                mode: None,
+                            }],
                             default_mode: Some(0o644),
                             optional: None,
                         }),
@@ -198,7 +238,10 @@ mod tests {
                 pb_core::Volume {
                     name: string("scratch"),
                     volume_source: Some(pb_core::VolumeSource {
-                        empty_dir: Some(pb_core::EmptyDirVolumeSource { medium: string(""), size_limit: None }),
+                        empty_dir: Some(pb_core::EmptyDirVolumeSource {
+                            medium: string(""),
+                            size_limit: None,
+                        }),
                         ..Default::default()
                     }),
                 },
@@ -221,7 +264,10 @@ mod tests {
             ..Default::default()
         };
         pb::Deployment {
-            metadata: Some(pb_meta::ObjectMeta { name: string("app"), ..Default::default() }),
+            metadata: Some(pb_meta::ObjectMeta {
+                name: string("app"),
+                ..Default::default()
+            }),
             spec: Some(pb::DeploymentSpec {
                 replicas: Some(0),
                 selector: Some(pb_meta::LabelSelector {
@@ -325,7 +371,10 @@ mod tests {
         let mut deployment = rich_deployment();
         if let Some(strategy) = deployment.spec.as_mut().and_then(|s| s.strategy.as_mut()) {
             strategy.rolling_update = Some(pb::RollingUpdateDeployment {
-                max_surge: Some(IntOrString { r#type: Some(9), ..Default::default() }),
+                max_surge: Some(IntOrString {
+                    r#type: Some(9),
+                    ..Default::default()
+                }),
                 max_unavailable: None,
             });
         }

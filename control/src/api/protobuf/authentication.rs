@@ -32,4 +32,18 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn token_request_with_audience_expiry_and_bound_object() {
+        // kubectl create token sa --duration=10m --audience=api --bound-object-kind=Pod
+        //   --bound-object-name=p --bound-object-uid=123
+        assert_eq!(
+            decode_fixture("token_bound")["spec"],
+            json!({
+                "audiences": ["api"],
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "123"},
+                "expirationSeconds": 600,
+            })
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Containers (`core/v1.Container`) and their parts: ports, environment, resources,
 //! probes, lifecycle hooks, security context, mounts.
 
+use k8s_openapi::api::core::v1::ResourceClaim;
 use k8s_openapi::api::core::v1::{
     AppArmorProfile, Capabilities, ConfigMapEnvSource, ConfigMapKeySelector, Container,
     ContainerPort, ContainerResizePolicy, EnvFromSource, EnvVar, EnvVarSource, ExecAction,
@@ -8,7 +9,6 @@ use k8s_openapi::api::core::v1::{
     ResourceFieldSelector, ResourceRequirements, SELinuxOptions, SeccompProfile, SecretEnvSource,
     SecretKeySelector, SecurityContext, SleepAction, TCPSocketAction, VolumeDevice, VolumeMount,
 };
-use k8s_openapi::api::core::v1::ResourceClaim;
 use k8s_pb::api::core::v1 as pb;
 
 use super::convert::from_proto;

@@ -28,7 +28,10 @@ pub struct InvalidField {
 
 impl InvalidField {
     pub(super) fn new(reason: impl Into<String>) -> Self {
-        Self { path: String::new(), reason: reason.into() }
+        Self {
+            path: String::new(),
+            reason: reason.into(),
+        }
     }
 
     /// Prefixes the path with the enclosing field (given in Rust's snake case).
@@ -201,7 +204,9 @@ impl FromProto<pb_intstr::IntOrString> for IntOrString {
         match proto.r#type.unwrap_or(0) {
             0 => Ok(IntOrString::Int(proto.int_val.unwrap_or(0))),
             1 => Ok(IntOrString::String(proto.str_val.unwrap_or_default())),
-            other => Err(InvalidField::new(format!("unknown IntOrString type {other}"))),
+            other => Err(InvalidField::new(format!(
+                "unknown IntOrString type {other}"
+            ))),
         }
     }
 }
@@ -285,8 +290,14 @@ mod tests {
     #[test]
     fn empty_strings_lists_and_maps_become_absent() {
         assert_eq!(Option::<String>::from_proto(Some(String::new())), Ok(None));
-        assert_eq!(Option::<String>::from_proto(Some(String::from("x"))), Ok(Some(String::from("x"))));
-        assert_eq!(Option::<Vec<String>>::from_proto(Vec::<String>::new()), Ok(None));
+        assert_eq!(
+            Option::<String>::from_proto(Some(String::from("x"))),
+            Ok(Some(String::from("x")))
+        );
+        assert_eq!(
+            Option::<Vec<String>>::from_proto(Vec::<String>::new()),
+            Ok(None)
+        );
         assert_eq!(
             Option::<BTreeMap<String, String>>::from_proto(BTreeMap::<String, String>::new()),
             Ok(None)
@@ -304,11 +315,25 @@ mod tests {
 
     #[test]
     fn int_or_string_follows_the_type_discriminator() {
-        let int = pb_intstr::IntOrString { r#type: Some(0), int_val: Some(8080), str_val: Some(String::new()) };
+        let int = pb_intstr::IntOrString {
+            r#type: Some(0),
+            int_val: Some(8080),
+            str_val: Some(String::new()),
+        };
         assert_eq!(IntOrString::from_proto(int), Ok(IntOrString::Int(8080)));
-        let name = pb_intstr::IntOrString { r#type: Some(1), int_val: Some(0), str_val: Some("http".into()) };
-        assert_eq!(IntOrString::from_proto(name), Ok(IntOrString::String("http".into())));
-        let bogus = pb_intstr::IntOrString { r#type: Some(7), ..Default::default() };
+        let name = pb_intstr::IntOrString {
+            r#type: Some(1),
+            int_val: Some(0),
+            str_val: Some("http".into()),
+        };
+        assert_eq!(
+            IntOrString::from_proto(name),
+            Ok(IntOrString::String("http".into()))
+        );
+        let bogus = pb_intstr::IntOrString {
+            r#type: Some(7),
+            ..Default::default()
+        };
         assert!(IntOrString::from_proto(bogus).is_err());
     }
 
@@ -316,16 +341,28 @@ mod tests {
     fn zero_time_is_absent_and_real_time_converts() {
         let zero = Some(pb_meta::Time::default());
         assert_eq!(Option::<Time>::from_proto(zero), Ok(None));
-        let real = Some(pb_meta::Time { seconds: Some(1_700_000_000), nanos: Some(0) });
-        let converted = Option::<Time>::from_proto(real).ok().flatten().map(|t| t.0.as_second());
+        let real = Some(pb_meta::Time {
+            seconds: Some(1_700_000_000),
+            nanos: Some(0),
+        });
+        let converted = Option::<Time>::from_proto(real)
+            .ok()
+            .flatten()
+            .map(|t| t.0.as_second());
         assert_eq!(converted, Some(1_700_000_000));
-        let out_of_range = Some(pb_meta::Time { seconds: Some(i64::MAX), nanos: Some(0) });
+        let out_of_range = Some(pb_meta::Time {
+            seconds: Some(i64::MAX),
+            nanos: Some(0),
+        });
         assert!(Option::<Time>::from_proto(out_of_range).is_err());
     }
 
     #[test]
     fn error_paths_name_the_field_in_json_spelling() {
-        let err = InvalidField::new("bad").within("target_port").at_index(2).within("ports");
+        let err = InvalidField::new("bad")
+            .within("target_port")
+            .at_index(2)
+            .within("ports");
         assert_eq!(err.to_string(), "ports[2].targetPort: bad");
     }
 }

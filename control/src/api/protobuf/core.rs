@@ -134,13 +134,19 @@ mod tests {
             secret,
             json!({"apiVersion": "v1", "kind": "Secret", "data": {"p": "cQ=="}, "metadata": {"name": "s"}})
         );
-        assert!(secret.get("type").is_none(), "the server must default Opaque");
+        assert!(
+            secret.get("type").is_none(),
+            "the server must default Opaque"
+        );
     }
 
     #[test]
     fn secret_type_is_kept() {
         // kubectl create secret generic typed --type=kubernetes.io/basic-auth --from-literal=username=u
-        assert_eq!(decode_fixture("secret_basic_auth")["type"], "kubernetes.io/basic-auth");
+        assert_eq!(
+            decode_fixture("secret_basic_auth")["type"],
+            "kubernetes.io/basic-auth"
+        );
         // kubectl create secret docker-registry reg --docker-server=r.io --docker-username=u --docker-password=p
         let docker = decode_fixture("secret_docker");
         assert_eq!(docker["type"], "kubernetes.io/dockerconfigjson");

@@ -28,7 +28,10 @@ pub fn open(body: &[u8]) -> Result<Envelope, ProtobufError> {
     let encoding = unknown.content_encoding.unwrap_or_default();
     let content_type = unknown.content_type.unwrap_or_default();
     if !encoding.is_empty() || !(content_type.is_empty() || content_type == super::CONTENT_TYPE) {
-        return Err(ProtobufError::UnsupportedEncoding { encoding, content_type });
+        return Err(ProtobufError::UnsupportedEncoding {
+            encoding,
+            content_type,
+        });
     }
 
     let type_meta = unknown.type_meta.unwrap_or_default();
@@ -37,7 +40,11 @@ pub fn open(body: &[u8]) -> Result<Envelope, ProtobufError> {
     if api_version.is_empty() || kind.is_empty() {
         return Err(ProtobufError::MissingTypeMeta);
     }
-    Ok(Envelope { api_version, kind, raw: unknown.raw.unwrap_or_default() })
+    Ok(Envelope {
+        api_version,
+        kind,
+        raw: unknown.raw.unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]
@@ -54,7 +61,10 @@ mod tests {
 
     fn unknown(api_version: &str, kind: &str) -> Unknown {
         Unknown {
-            type_meta: Some(TypeMeta { api_version: Some(api_version.into()), kind: Some(kind.into()) }),
+            type_meta: Some(TypeMeta {
+                api_version: Some(api_version.into()),
+                kind: Some(kind.into()),
+            }),
             raw: Some(vec![1, 2, 3]),
             content_encoding: Some(String::new()),
             content_type: Some(String::new()),
@@ -67,19 +77,29 @@ mod tests {
         let envelope = open(body).expect("kubectl's body opens");
         assert_eq!(envelope.api_version, "v1");
         assert_eq!(envelope.kind, "ConfigMap");
-        assert_eq!(envelope.raw.first(), Some(&0x0a), "raw starts with the metadata field");
+        assert_eq!(
+            envelope.raw.first(),
+            Some(&0x0a),
+            "raw starts with the metadata field"
+        );
     }
 
     #[test]
     fn rejects_a_body_without_the_magic() {
-        assert!(matches!(open(b"{\"kind\":\"ConfigMap\"}"), Err(ProtobufError::BadMagic)));
+        assert!(matches!(
+            open(b"{\"kind\":\"ConfigMap\"}"),
+            Err(ProtobufError::BadMagic)
+        ));
         assert!(matches!(open(b"k8s"), Err(ProtobufError::BadMagic)));
         assert!(matches!(open(b""), Err(ProtobufError::BadMagic)));
     }
 
     #[test]
     fn rejects_a_missing_type_meta() {
-        let body = wrap(&Unknown { type_meta: None, ..unknown("v1", "ConfigMap") });
+        let body = wrap(&Unknown {
+            type_meta: None,
+            ..unknown("v1", "ConfigMap")
+        });
         assert!(matches!(open(&body), Err(ProtobufError::MissingTypeMeta)));
         let body = wrap(&unknown("v1", ""));
         assert!(matches!(open(&body), Err(ProtobufError::MissingTypeMeta)));
@@ -87,10 +107,22 @@ mod tests {
 
     #[test]
     fn rejects_an_encoded_payload() {
-        let body = wrap(&Unknown { content_encoding: Some("gzip".into()), ..unknown("v1", "ConfigMap") });
-        assert!(matches!(open(&body), Err(ProtobufError::UnsupportedEncoding { .. })));
-        let body = wrap(&Unknown { content_type: Some("application/json".into()), ..unknown("v1", "ConfigMap") });
-        assert!(matches!(open(&body), Err(ProtobufError::UnsupportedEncoding { .. })));
+        let body = wrap(&Unknown {
+            content_encoding: Some("gzip".into()),
+            ..unknown("v1", "ConfigMap")
+        });
+        assert!(matches!(
+            open(&body),
+            Err(ProtobufError::UnsupportedEncoding { .. })
+        ));
+        let body = wrap(&Unknown {
+            content_type: Some("application/json".into()),
+            ..unknown("v1", "ConfigMap")
+        });
+        assert!(matches!(
+            open(&body),
+            Err(ProtobufError::UnsupportedEncoding { .. })
+        ));
     }
 
     #[test]
@@ -101,6 +133,9 @@ mod tests {
             // none may panic.
             let _ = open(&body[..len]);
         }
-        assert!(matches!(open(&body[..10]), Err(ProtobufError::BadEnvelope(_))));
+        assert!(matches!(
+            open(&body[..10]),
+            Err(ProtobufError::BadEnvelope(_))
+        ));
     }
 }

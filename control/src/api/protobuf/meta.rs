@@ -62,7 +62,10 @@ mod tests {
             ..Default::default()
         };
         let meta = ObjectMeta::from_proto(proto).expect("converts");
-        assert_eq!(serde_json::to_value(meta).ok(), Some(json!({"name": "cfg"})));
+        assert_eq!(
+            serde_json::to_value(meta).ok(),
+            Some(json!({"name": "cfg"}))
+        );
     }
 
     #[test]
@@ -115,7 +118,9 @@ mod tests {
         let selector = LabelSelector::from_proto(proto).expect("converts");
         assert_eq!(
             serde_json::to_value(selector).ok(),
-            Some(json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]}))
+            Some(
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]})
+            )
         );
     }
 }

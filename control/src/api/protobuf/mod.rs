@@ -26,8 +26,8 @@ use prost::Message;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use convert::InvalidField;
 use convert::FromProto;
+pub use convert::InvalidField;
 
 /// The media type of protobuf request bodies.
 pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
@@ -42,8 +42,14 @@ pub enum ProtobufError {
     #[error("protobuf envelope has no apiVersion or kind")]
     MissingTypeMeta,
     #[error("protobuf envelope uses contentEncoding {encoding:?} and contentType {content_type:?}; only plain protobuf is supported")]
-    UnsupportedEncoding { encoding: String, content_type: String },
-    #[error("protobuf request bodies are supported for {}; send JSON for {kind} ({api_version})", supported_kinds())]
+    UnsupportedEncoding {
+        encoding: String,
+        content_type: String,
+    },
+    #[error(
+        "protobuf request bodies are supported for {}; send JSON for {kind} ({api_version})",
+        supported_kinds()
+    )]
     UnsupportedKind { api_version: String, kind: String },
     #[error("protobuf body is not a valid {kind}: {source}")]
     Decode {
@@ -71,7 +77,10 @@ impl ProtobufError {
     /// True when the body is well-formed but names a kind this server cannot read as
     /// protobuf (an HTTP 415 rather than a 400).
     pub fn is_unsupported_media(&self) -> bool {
-        matches!(self, Self::UnsupportedKind { .. } | Self::UnsupportedEncoding { .. })
+        matches!(
+            self,
+            Self::UnsupportedKind { .. } | Self::UnsupportedEncoding { .. }
+        )
     }
 }
 
@@ -102,7 +111,11 @@ where
     P: Message + Default,
     A: FromProto<P> + Resource + Serialize,
 {
-    Kind { api_version: A::API_VERSION, kind: A::KIND, decode: decode_as::<P, A> }
+    Kind {
+        api_version: A::API_VERSION,
+        kind: A::KIND,
+        decode: decode_as::<P, A>,
+    }
 }
 
 fn decode_as<P, A>(raw: &[u8]) -> Result<Value, ProtobufError>
@@ -110,9 +123,18 @@ where
     P: Message + Default,
     A: FromProto<P> + Resource + Serialize,
 {
-    let proto = P::decode(raw).map_err(|source| ProtobufError::Decode { kind: A::KIND, source })?;
-    let object = A::from_proto(proto).map_err(|source| ProtobufError::InvalidField { kind: A::KIND, source })?;
-    serde_json::to_value(&object).map_err(|source| ProtobufError::Render { kind: A::KIND, source })
+    let proto = P::decode(raw).map_err(|source| ProtobufError::Decode {
+        kind: A::KIND,
+        source,
+    })?;
+    let object = A::from_proto(proto).map_err(|source| ProtobufError::InvalidField {
+        kind: A::KIND,
+        source,
+    })?;
+    serde_json::to_value(&object).map_err(|source| ProtobufError::Render {
+        kind: A::KIND,
+        source,
+    })
 }
 
 fn registry() -> impl Iterator<Item = &'static Kind> {
@@ -140,7 +162,10 @@ fn wrap_raw(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
     use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
 
     let unknown = Unknown {
-        type_meta: Some(TypeMeta { api_version: Some(api_version.into()), kind: Some(kind.into()) }),
+        type_meta: Some(TypeMeta {
+            api_version: Some(api_version.into()),
+            kind: Some(kind.into()),
+        }),
         raw: Some(raw),
         content_encoding: Some(String::new()),
         content_type: Some(String::new()),
@@ -153,7 +178,10 @@ fn wrap_raw(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
 /// Shared by the per-group tests: decodes a captured kubectl body.
 #[cfg(test)]
 fn decode_fixture(name: &str) -> Value {
-    let path = format!("{}/src/api/protobuf/fixtures/{name}.pb", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/src/api/protobuf/fixtures/{name}.pb",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let body = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     decode(&body).unwrap_or_else(|e| panic!("decoding {name}: {e}"))
 }
@@ -167,34 +195,52 @@ mod tests {
         let err = decode(&wrap_raw("v1", "Pod", Vec::new())).expect_err("Pod is not decoded");
         assert!(err.is_unsupported_media());
         let message = err.to_string();
-        assert!(message.starts_with("protobuf request bodies are supported for ConfigMap, Secret"), "{message}");
+        assert!(
+            message.starts_with("protobuf request bodies are supported for ConfigMap, Secret"),
+            "{message}"
+        );
         assert!(message.ends_with("; send JSON for Pod (v1)"), "{message}");
     }
 
     #[test]
     fn kind_is_matched_with_its_api_version() {
-        let err = decode(&wrap_raw("apps/v1beta1", "Deployment", Vec::new())).expect_err("old group version");
+        let err = decode(&wrap_raw("apps/v1beta1", "Deployment", Vec::new()))
+            .expect_err("old group version");
         assert!(matches!(err, ProtobufError::UnsupportedKind { .. }));
     }
 
     #[test]
     fn garbage_inside_a_good_envelope_is_a_decode_error() {
         let err = decode(&wrap_raw("v1", "ConfigMap", vec![0xff; 7])).expect_err("garbage");
-        assert!(matches!(err, ProtobufError::Decode { kind: "ConfigMap", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ProtobufError::Decode {
+                    kind: "ConfigMap",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(!err.is_unsupported_media());
     }
 
     #[test]
     fn every_registered_kind_survives_garbage_and_truncation() {
-        let garbage: Vec<u8> = (0u32..512).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let garbage: Vec<u8> = (0u32..512)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         for kind in registry() {
             for len in 0..garbage.len() {
                 let _ = (kind.decode)(&garbage[..len]);
             }
         }
-        for fixture in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/protobuf/fixtures"))
-            .expect("fixtures dir")
-            .flatten()
+        for fixture in std::fs::read_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/api/protobuf/fixtures"
+        ))
+        .expect("fixtures dir")
+        .flatten()
         {
             let bytes = std::fs::read(fixture.path()).expect("fixture");
             for len in 0..bytes.len() {
@@ -206,6 +252,9 @@ mod tests {
 
     #[test]
     fn random_bytes_are_rejected_as_bad_magic() {
-        assert!(matches!(decode(&[0x13, 0x37, 0x00, 0x42, 0x99]), Err(ProtobufError::BadMagic)));
+        assert!(matches!(
+            decode(&[0x13, 0x37, 0x00, 0x42, 0x99]),
+            Err(ProtobufError::BadMagic)
+        ));
     }
 }

@@ -1,10 +1,10 @@
 //! `networking.k8s.io/v1` kinds sent by `kubectl create ingress`.
 
-use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
-    IngressSpec, IngressTLS, ServiceBackendPort,
-};
 use k8s_openapi::api::core::v1::TypedLocalObjectReference;
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
+};
 use k8s_pb::api::core::v1 as pb_core;
 use k8s_pb::api::networking::v1 as pb;
 

@@ -2,7 +2,8 @@
 //! clusterrole|clusterrolebinding`.
 
 use k8s_openapi::api::rbac::v1::{
-    AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+    AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
+    Subject,
 };
 use k8s_pb::api::rbac::v1 as pb;
 
@@ -92,7 +93,13 @@ mod tests {
         // kubectl create clusterrolebinding crb --clusterrole=cr --user=bob
         let binding = decode_fixture("clusterrolebinding");
         assert_eq!(binding["kind"], "ClusterRoleBinding");
-        assert_eq!(binding["roleRef"], json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"}));
-        assert_eq!(binding["subjects"], json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}]));
+        assert_eq!(
+            binding["roleRef"],
+            json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cr"})
+        );
+        assert_eq!(
+            binding["subjects"],
+            json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob"}])
+        );
     }
 }

@@ -35,7 +35,8 @@ fn node_row(obj: &Value, now: Timestamp) -> Row {
     let node: Node = decode(obj);
     let status = node.status.unwrap_or_default();
 
-    let ready = status.conditions.iter().flatten().filter(|c| c.type_ == "Ready").last();
+    // The last Ready condition wins, as in upstream's condition map.
+    let ready = status.conditions.iter().flatten().rfind(|c| c.type_ == "Ready");
     let mut states = vec![match ready {
         Some(c) if c.status == "True" => "Ready",
         Some(_) => "NotReady",

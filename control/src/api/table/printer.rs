@@ -57,7 +57,7 @@ impl Column {
         Column { priority: 1, ..self }
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(self) -> Value {
         json!({
             "name": self.name,
             "type": self.kind,

@@ -25,7 +25,7 @@ pub mod names;
 pub mod quantity;
 
 pub use decode::{decode, DecodeError, Decoded};
-pub use defaults::apply_defaults;
+pub use defaults::{apply_defaults, qos_class};
 pub use workloads::cron::{parse_schedule, CronError, CronFields, Schedule};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -103,4 +103,101 @@ fn just_new<T: DeserializeOwned>(
 ) -> Result<(), DecodeError> {
     validator(&decode::typed(rt, obj)?, errs);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::resources::by_kind;
+    use serde_json::json;
+
+    /// Decode, default and validate, as the handlers do.
+    fn admit(api_version: &str, kind: &str, mut obj: Value, old: Option<&Value>) -> Result<Vec<String>, DecodeError> {
+        let rt = by_kind(api_version, kind).expect("served kind");
+        decode(rt, &obj, true)?;
+        apply_defaults(rt, &mut obj);
+        decode(rt, &obj, true).expect("defaults only add known fields");
+        Ok(validate(rt, &obj, old).iter().map(ToString::to_string).collect())
+    }
+
+    fn meta(name: &str) -> Value {
+        json!({"name": name, "namespace": "default"})
+    }
+
+    fn template() -> Value {
+        json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c1", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}]}})
+    }
+
+    #[test]
+    fn minimal_manifests_of_every_family_are_accepted() {
+        let selector = json!({"matchLabels": {"app": "web"}});
+        let mut job_template = template();
+        job_template["spec"]["restartPolicy"] = json!("Never");
+        let cases = [
+            ("v1", "Pod", json!({"metadata": meta("web-abc"), "spec": template()["spec"].clone()})),
+            ("apps/v1", "Deployment", json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}})),
+            ("apps/v1", "ReplicaSet", json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}})),
+            ("apps/v1", "StatefulSet", json!({"metadata": meta("web"), "spec": {"serviceName": "web", "selector": selector, "template": template()}})),
+            ("apps/v1", "DaemonSet", json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}})),
+            ("v1", "ReplicationController", json!({"metadata": meta("web"), "spec": {"template": template()}})),
+            ("batch/v1", "Job", json!({"metadata": meta("pi"), "spec": {"template": job_template}})),
+            ("batch/v1", "CronJob", json!({"metadata": meta("tick"), "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": job_template}}}})),
+            ("v1", "Service", json!({"metadata": meta("web"), "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})),
+            ("v1", "ConfigMap", json!({"metadata": meta("cfg"), "data": {"a.txt": "x"}})),
+            ("v1", "Secret", json!({"metadata": meta("s"), "stringData": {"password": "x"}})),
+            ("v1", "Namespace", json!({"metadata": {"name": "team-a"}})),
+            ("v1", "PersistentVolumeClaim", json!({"metadata": meta("data"), "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})),
+            ("node.k8s.io/v1", "RuntimeClass", json!({"metadata": {"name": "wasm"}, "handler": "wasmtime"})),
+            ("rbac.authorization.k8s.io/v1", "ClusterRole", json!({"metadata": {"name": "system:viewer"}, "rules": []})),
+        ];
+        for (api_version, kind, obj) in cases {
+            assert_eq!(admit(api_version, kind, obj, None), Ok(vec![]), "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_bad_deployment_reports_every_field() {
+        let obj = json!({"metadata": {"name": "Web", "namespace": "default"}, "spec": {
+            "replicas": -1, "selector": {"matchLabels": {"app": "api"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c1"}]}}}});
+        let errs = admit("apps/v1", "Deployment", obj, None).expect("decodes");
+        let fields: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap_or_default()).collect();
+        assert_eq!(fields, [
+            "metadata.name",
+            "spec.template.metadata.labels",
+            "spec.template.spec.containers[0].image",
+            "spec.replicas",
+        ]);
+    }
+
+    #[test]
+    fn decode_failures_stop_before_validation() {
+        let obj = json!({"metadata": meta("web"), "spec": {"replicas": "three"}});
+        assert!(matches!(admit("apps/v1", "Deployment", obj, None), Err(DecodeError::WrongType { .. })));
+    }
+
+    #[test]
+    fn pod_updates_and_identity() {
+        let pod = |image: &str, restart: &str| json!({"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+            "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": image}]}});
+        let rt = by_kind("v1", "Pod").expect("served");
+        let mut old = pod("nginx:1", "Always");
+        apply_defaults(rt, &mut old);
+        assert_eq!(admit("v1", "Pod", pod("nginx:2", "Always"), Some(&old)), Ok(vec![]));
+        let errs = admit("v1", "Pod", pod("nginx:1", "Never"), Some(&old)).expect("decodes");
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("spec: Forbidden: pod updates may not change fields other than"));
+        let mut renamed = pod("nginx:1", "Always");
+        renamed["metadata"]["name"] = json!("q");
+        let errs = admit("v1", "Pod", renamed, Some(&old)).expect("decodes");
+        assert_eq!(errs, vec!["metadata.name: Invalid value: \"q\": field is immutable"]);
+    }
+
+    #[test]
+    fn undecodable_objects_are_reported_not_panicked_on() {
+        let rt = by_kind("apps/v1", "Deployment").expect("served");
+        let errs = validate(rt, &json!({"metadata": {"name": 5}}), None);
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "<object>");
+    }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
+use sqlx::ConnectOptions;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
@@ -332,4 +333,29 @@ impl Fixture {
 fn opening_is_a_send_future() {
     fn assert_send<T: Send>(_: &T) {}
     assert_send(&SqliteStore::open(Path::new("unused.db"), SqliteOptions::default()));
+}
+
+#[tokio::test]
+async fn compaction_returns_freed_pages_to_the_file_system() {
+    let f = open().await;
+    let payload = "y".repeat(2_000);
+    for i in 0..1_000 {
+        f.store.create(&format!("v/{i}"), object_with("v", &payload)).await.expect("create");
+    }
+    let pages = || async {
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&f.path)
+            .connect()
+            .await
+            .expect("inspect connection");
+        let count: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut conn).await.expect("page_count");
+        let free: i64 = sqlx::query_scalar("PRAGMA freelist_count").fetch_one(&mut conn).await.expect("freelist");
+        (count, free)
+    };
+    let (before, _) = pages().await;
+    f.store.compact(f.store.current_revision()).await.expect("compact");
+    let (after, free) = pages().await;
+    // The log held about half of the pages; they must be gone, not just free.
+    assert!(after < before * 2 / 3, "page count {before} -> {after}");
+    assert!(free < 16, "{free} pages left on the freelist");
 }

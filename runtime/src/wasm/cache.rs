@@ -1,0 +1,185 @@
+//! Compiled modules, at two levels: `InstancePre`s in memory (imports
+//! resolved and type-checked once per image and Engine; instantiating one
+//! costs microseconds) and compiled artifacts on disk, so that a restarted
+//! node loads a module in tens of microseconds instead of compiling it again.
+//! Disk entries are keyed by the image digest and the Engine's fingerprint
+//! (codegen settings and wasmtime version): an artifact from another Engine
+//! configuration would fail to load, so it is never looked up.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sha2::{Digest, Sha256};
+use wasmtime::{Engine, InstancePre, Module};
+
+use super::engine::{hex, EngineKit, Metering};
+use super::guest::Guest;
+use super::WasmError;
+
+/// Where a module came from this time, for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheCounters {
+    pub memory_hits: u64,
+    pub disk_hits: u64,
+    pub compiles: u64,
+}
+
+pub struct ModuleCache {
+    /// `None`: no disk cache (benchmarks of compilation).
+    dir: Option<PathBuf>,
+    ready: Mutex<HashMap<(Metering, String), InstancePre<Guest>>>,
+    memory_hits: AtomicU64,
+    disk_hits: AtomicU64,
+    compiles: AtomicU64,
+}
+
+impl ModuleCache {
+    pub fn new(dir: Option<PathBuf>) -> Result<Self, WasmError> {
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).map_err(|source| WasmError::Cache { path: dir.clone(), source })?;
+        }
+        Ok(ModuleCache {
+            dir,
+            ready: Mutex::new(HashMap::new()),
+            memory_hits: AtomicU64::new(0),
+            disk_hits: AtomicU64::new(0),
+            compiles: AtomicU64::new(0),
+        })
+    }
+
+    pub fn counters(&self) -> CacheCounters {
+        CacheCounters {
+            memory_hits: self.memory_hits.load(Ordering::Relaxed),
+            disk_hits: self.disk_hits.load(Ordering::Relaxed),
+            compiles: self.compiles.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The `InstancePre` of the module with `digest` (the image's content digest, trusted to
+    /// name `bytes`) on the Engine of `kit`.
+    pub async fn prepare(
+        self: &Arc<Self>,
+        kit: &EngineKit,
+        metering: Metering,
+        digest: &str,
+        bytes: Arc<[u8]>,
+    ) -> Result<InstancePre<Guest>, WasmError> {
+        let key = (metering, digest.to_owned());
+        if let Some(pre) = self.ready().get(&key) {
+            self.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(pre.clone());
+        }
+        // Compiling takes tens of milliseconds of CPU: keep it off the async workers. Two
+        // containers of a new image may both compile it; the second insert wins, harmlessly.
+        let cache = Arc::clone(self);
+        let kit = kit.clone();
+        let digest = digest.to_owned();
+        let pre = tokio::task::spawn_blocking(move || -> Result<InstancePre<Guest>, WasmError> {
+            let module = cache.load_or_compile(&kit, &digest, &bytes)?;
+            kit.linker.instantiate_pre(&module).map_err(|e| WasmError::Link(super::exit::describe(&e)))
+        })
+        .await
+        .map_err(|e| WasmError::Engine(format!("compile task: {e}")))??;
+        self.ready().insert(key, pre.clone());
+        Ok(pre)
+    }
+
+    fn load_or_compile(&self, kit: &EngineKit, digest: &str, bytes: &[u8]) -> Result<Module, WasmError> {
+        let path = self.dir.as_ref().map(|dir| artifact_path(dir, &kit.fingerprint, digest));
+        if let Some(path) = path.as_deref().filter(|p| p.exists()) {
+            match load_artifact(&kit.engine, path) {
+                Ok(module) => {
+                    self.disk_hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(module);
+                }
+                // A truncated or foreign file: compile again and replace it.
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unusable compiled module; recompiling"),
+            }
+        }
+        let module = Module::new(&kit.engine, bytes).map_err(|e| WasmError::Compile(super::exit::describe(&e)))?;
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        if let Some(path) = path {
+            // The cache is an optimisation: failing to fill it must not fail the container.
+            if let Err(e) = store_artifact(&module, &path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled module");
+            }
+        }
+        Ok(module)
+    }
+
+    fn ready(&self) -> MutexGuard<'_, HashMap<(Metering, String), InstancePre<Guest>>> {
+        self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// `<dir>/<sha256(fingerprint, digest)>.cwasm`: a fixed-length name whatever the digest holds.
+fn artifact_path(dir: &Path, fingerprint: &str, digest: &str) -> PathBuf {
+    let mut hash = Sha256::new();
+    hash.update(fingerprint.as_bytes());
+    hash.update([0]);
+    hash.update(digest.as_bytes());
+    dir.join(format!("{}.cwasm", hex(&hash.finalize())))
+}
+
+#[allow(unsafe_code)]
+fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
+    // SAFETY: `deserialize_file` trusts the file to be an artifact that wasmtime produced, since
+    // it maps it as executable code. Files in the cache directory are written only by
+    // `store_artifact` (complete, then renamed into place), and the directory is inside the node's
+    // data dir, which only the agent writes. Wasmtime still checks the header, the version and the
+    // Engine's settings, which rejects foreign or stale files.
+    unsafe { Module::deserialize_file(engine, path) }
+}
+
+fn store_artifact(module: &Module, path: &Path) -> Result<(), WasmError> {
+    let bytes = module.serialize().map_err(|e| WasmError::Compile(super::exit::describe(&e)))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|source| WasmError::Cache { path: tmp.clone(), source })?;
+    std::fs::rename(&tmp, path).map_err(|source| WasmError::Cache { path: path.to_owned(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::engine::EngineFlavor;
+
+    // A WASI command that does nothing: enough to compile, link and cache.
+    const EMPTY_COMMAND: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+
+    #[tokio::test]
+    async fn second_cache_loads_from_disk_and_then_from_memory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kit = EngineKit::new(EngineFlavor { epochs: true, fuel: false, pool_slots: None }).expect("engine");
+        let bytes: Arc<[u8]> = wat_bytes(EMPTY_COMMAND);
+        let first = Arc::new(ModuleCache::new(Some(dir.path().to_owned())).expect("cache"));
+        first.prepare(&kit, Metering::Epochs, "sha256:aa", bytes.clone()).await.expect("compile");
+        assert_eq!(first.counters(), CacheCounters { compiles: 1, ..CacheCounters::default() });
+
+        let second = Arc::new(ModuleCache::new(Some(dir.path().to_owned())).expect("cache"));
+        second.prepare(&kit, Metering::Epochs, "sha256:aa", bytes.clone()).await.expect("load");
+        second.prepare(&kit, Metering::Epochs, "sha256:aa", bytes.clone()).await.expect("memory");
+        assert_eq!(second.counters(), CacheCounters { memory_hits: 1, disk_hits: 1, compiles: 0 });
+
+        // Another Engine configuration never sees that artifact.
+        let fuel = EngineKit::new(EngineFlavor { epochs: true, fuel: true, pool_slots: None }).expect("engine");
+        second.prepare(&fuel, Metering::Fuel, "sha256:aa", bytes).await.expect("compile for fuel");
+        assert_eq!(second.counters().compiles, 1);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_artifact_is_recompiled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kit = EngineKit::new(EngineFlavor { epochs: true, fuel: false, pool_slots: None }).expect("engine");
+        std::fs::write(artifact_path(dir.path(), &kit.fingerprint, "sha256:bb"), b"garbage").expect("write");
+        let cache = Arc::new(ModuleCache::new(Some(dir.path().to_owned())).expect("cache"));
+        cache.prepare(&kit, Metering::Epochs, "sha256:bb", wat_bytes(EMPTY_COMMAND)).await.expect("recompiled");
+        assert_eq!(cache.counters().compiles, 1);
+    }
+
+    fn wat_bytes(wat: &str) -> Arc<[u8]> {
+        // `Module::new` accepts the text format too (wasmtime's default `wat` feature).
+        Arc::from(wat.as_bytes())
+    }
+}

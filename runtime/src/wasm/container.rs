@@ -1,0 +1,157 @@
+//! One wasm container: its prepared module and configuration, its state, and
+//! the task that runs it. The task runs the instance under the CPU meter and
+//! an abort switch; stopping flips the switch, which drops the instance (and
+//! its Store) at once if the guest waits in a host call, or at the next epoch
+//! tick (≤ 10 ms) if it spins.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use futures::future::{AbortHandle, Abortable};
+use tokio::sync::watch;
+use wasmtime::InstancePre;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::cpu::Metered;
+use super::exit::{classify, Exit, EXIT_HOST_ERROR};
+use super::guest::{configure_wasi, Guest};
+use super::run::{run_instance, Meters};
+use super::stdio::LogOutput;
+use crate::cri::{ContainerConfig, ContainerId, ContainerState, CriError, ExitReason, SandboxId};
+use crate::logs::{LogHub, LogStream, LogWriter, RotationPolicy};
+
+pub struct Container {
+    pub id: ContainerId,
+    pub sandbox: SandboxId,
+    pub config: ContainerConfig,
+    pub pre: InstancePre<Guest>,
+    pub meters: Arc<Meters>,
+    state: watch::Sender<ContainerState>,
+    abort: Mutex<Option<AbortHandle>>,
+    /// Set when the container stops; its exec instances end with it.
+    stopping: watch::Sender<bool>,
+}
+
+impl Container {
+    pub fn new(id: ContainerId, sandbox: SandboxId, config: ContainerConfig, pre: InstancePre<Guest>) -> Self {
+        Container {
+            id,
+            sandbox,
+            config,
+            pre,
+            meters: Arc::new(Meters::default()),
+            state: watch::channel(ContainerState::Created).0,
+            abort: Mutex::new(None),
+            stopping: watch::channel(false).0,
+        }
+    }
+
+    pub fn state(&self) -> ContainerState {
+        self.state.borrow().clone()
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(*self.state.borrow(), ContainerState::Running { .. })
+    }
+
+    /// Resolves with the final state once the container has exited.
+    pub async fn wait(&self) -> ContainerState {
+        let mut state = self.state.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we borrow it.
+        let exited = state.wait_for(|s| matches!(s, ContainerState::Exited { .. })).await;
+        exited.map(|s| s.clone()).unwrap_or_else(|_| self.state())
+    }
+
+    /// A receiver that sees `true` once the container is stopping.
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Opens the log, builds the WASI context and spawns the task that runs the guest.
+    pub fn start(self: &Arc<Self>, hub: &LogHub, rotation: RotationPolicy) -> Result<(), CriError> {
+        let started_at = SystemTime::now();
+        let claimed = self.state.send_if_modified(|state| {
+            let created = matches!(state, ContainerState::Created);
+            if created {
+                *state = ContainerState::Running { started_at };
+            }
+            created
+        });
+        if !claimed {
+            return Err(CriError::FailedPrecondition(format!("container {:?} was already started", self.id)));
+        }
+        let launch = self.prepare_launch(hub, rotation);
+        let (writer, wasi) = match launch {
+            Ok(launch) => launch,
+            Err(err) => {
+                self.finish(Exit { code: EXIT_HOST_ERROR, reason: ExitReason::Error, message: Some(err.to_string()) }, started_at);
+                return Err(err);
+            }
+        };
+        let (abort, registration) = AbortHandle::new_pair();
+        *self.abort_slot() = Some(abort);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let limits = this.config.limits;
+            let run = run_instance(this.pre.clone(), wasi, limits, this.meters.clone());
+            let metered = Metered::new(run, limits.cpu_millis, this.meters.cpu_nanos.clone());
+            let exit = match Abortable::new(metered, registration).await {
+                Ok(result) => classify(&result, &this.meters.facts(&limits)),
+                Err(_aborted) => Exit::killed(),
+            };
+            // Ends `kubectl logs -f`; any unterminated last line is written out.
+            if let Err(err) = writer.close() {
+                tracing::warn!(container = ?this.id, error = %err, "closing the container log");
+            }
+            this.finish(exit, started_at);
+        });
+        Ok(())
+    }
+
+    fn prepare_launch(&self, hub: &LogHub, rotation: RotationPolicy) -> Result<(LogWriter, wasmtime_wasi::p1::WasiP1Ctx), CriError> {
+        let config = &self.config;
+        let writer = LogWriter::create(hub, &config.log_path, rotation)
+            .map_err(|e| CriError::Io { context: format!("log {}", config.log_path.display()), source: std::io::Error::other(e) })?;
+        let mut builder = WasiCtxBuilder::new();
+        builder
+            .stdout(LogOutput::new(writer.clone(), LogStream::Stdout, self.meters.output_bytes.clone()))
+            .stderr(LogOutput::new(writer.clone(), LogStream::Stderr, self.meters.output_bytes.clone()));
+        configure_wasi(&mut builder, &config.argv, &config.env, config.working_dir.as_deref(), &config.mounts)?;
+        Ok((writer, builder.build_p1()))
+    }
+
+    /// Stops the container (and its execs). WASI has no signals to ask a guest to end, so the
+    /// grace period has nothing to wait for: the instance is dropped at once. Idempotent.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+        if let Some(abort) = self.abort_slot().take() {
+            abort.abort();
+        }
+        let now = SystemTime::now();
+        // Never started: there is no task to record the end.
+        self.state.send_if_modified(|state| {
+            let created = matches!(state, ContainerState::Created);
+            if created {
+                let exit = Exit::killed();
+                *state = ContainerState::Exited { code: exit.code, reason: exit.reason, message: exit.message, started_at: now, finished_at: now };
+            }
+            created
+        });
+    }
+
+    fn finish(&self, exit: Exit, started_at: SystemTime) {
+        self.stopping.send_replace(true);
+        self.abort_slot().take();
+        self.state.send_replace(ContainerState::Exited {
+            code: exit.code,
+            reason: exit.reason,
+            message: exit.message,
+            started_at,
+            finished_at: SystemTime::now(),
+        });
+    }
+
+    fn abort_slot(&self) -> MutexGuard<'_, Option<AbortHandle>> {
+        self.abort.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,58 @@
+//! The `wasmtime` RuntimeClass handler: WASI preview 1 modules run as
+//! in-process wasmtime instances, one Store per container, on Engines and
+//! compiled modules shared by the whole node.
+//!
+//! - [`engine`]: the shared Engines (epochs; epochs + fuel) and the epoch ticker.
+//! - [`cache`]: `InstancePre` per image in memory, compiled artifacts on disk.
+//! - [`limits`], [`cpu`]: `limits.memory` and `limits.cpu`; fuel is set per Store in [`run`].
+//! - [`stdio`]: stdout/stderr into the CRI log file, exec streams.
+//! - [`container`], [`exec`], [`runtime`]: the container lifecycle, exec, and the `ContainerRuntime` impl.
+//! - [`bench`]: timings for `wasmkube bench wasm`.
+
+pub mod bench;
+pub mod cache;
+pub mod container;
+pub mod cpu;
+pub mod engine;
+pub mod exec;
+pub mod exit;
+pub mod guest;
+pub mod limits;
+pub mod run;
+pub mod runtime;
+pub mod stdio;
+
+use std::path::PathBuf;
+
+pub use runtime::{WasmOptions, WasmRuntime};
+
+use crate::cri::CriError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WasmError {
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    #[error("not a loadable wasm module: {0}")]
+    Compile(String),
+    #[error("module imports what this node does not provide: {0}")]
+    Link(String),
+    #[error("mount at {path}: {why}")]
+    Mount { path: String, why: String },
+    #[error("module cache {path}: {source}")]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<WasmError> for CriError {
+    fn from(err: WasmError) -> Self {
+        match err {
+            WasmError::Compile(_) | WasmError::Link(_) => CriError::UnsupportedImage(err.to_string()),
+            WasmError::Mount { .. } => CriError::InvalidConfig(err.to_string()),
+            WasmError::Cache { path, source } => CriError::Io { context: format!("module cache {}", path.display()), source },
+            WasmError::Engine(_) => CriError::Internal(err.to_string()),
+        }
+    }
+}
