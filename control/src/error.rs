@@ -186,6 +186,9 @@ pub enum ApiError {
     /// A path or resource type the server does not serve.
     #[error("{0}")]
     NoSuchPath(String),
+    /// A node's agent cannot be reached for a request that needs it.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// Server-side trouble. The detail is logged, never sent to the client.
     #[error("internal error")]
     Internal(String),
@@ -231,6 +234,7 @@ impl ApiError {
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -249,6 +253,7 @@ impl ApiError {
             ApiError::NotAcceptable(_) => "NotAcceptable",
             ApiError::PayloadTooLarge { .. } => "RequestEntityTooLarge",
             ApiError::Gone(_) => "Expired",
+            ApiError::ServiceUnavailable(_) => "ServiceUnavailable",
             ApiError::Internal(_) => "InternalError",
         }
     }

@@ -1,6 +1,7 @@
 //! Node side of wasmkube: the agent (kubelet), the `ContainerRuntime` trait
 //! and its `wasm` and `linux` implementations, logs, volumes and probes.
 
+pub mod agent;
 pub mod cri;
 pub mod logs;
 pub mod wasm;

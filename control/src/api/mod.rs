@@ -14,3 +14,4 @@ pub mod selectors;
 pub mod table;
 pub mod validation;
 pub mod handlers;
+pub mod node_client;

@@ -67,6 +67,10 @@ pub struct Running {
     pub addr: SocketAddr,
     pub kubeconfig: PathBuf,
     pub admin_token: String,
+    /// The token node agents join with (`DATA/node.token`).
+    pub node_token: String,
+    /// The cluster CA, for clients that verify the server (agents).
+    pub ca_pem: String,
     pub store: Arc<dyn Store>,
 }
 
@@ -96,10 +100,14 @@ pub async fn run(
     let admin_token = auth::load_or_create_token(&config.data_dir.join("admin.token"))?;
     let auth = Authenticator::default();
     auth.add(admin_token.clone(), User { name: "admin".into(), groups: vec!["system:masters".into()] });
+    // Agents join with the node token; the API server presents the same token
+    // to agents when it proxies logs and exec to them.
+    let node_token = auth::load_or_create_token(&config.data_dir.join("node.token"))?;
+    auth.add(node_token.clone(), User { name: "system:node".into(), groups: vec!["system:nodes".into()] });
 
     let store = open_store(&config).await?;
     bootstrap::ensure_system_objects(store.as_ref()).await.map_err(ServerError::Bootstrap)?;
-    let api = ApiState::new(store.clone());
+    let api = ApiState::new(store.clone(), Some(node_token.clone()));
     let app = router(AppState { api, auth });
 
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem(pki.server_cert_pem.into_bytes(), pki.server_key_pem.into_bytes())
@@ -118,7 +126,7 @@ pub async fn run(
         // Open watches never end by themselves; give requests a moment, then close.
         shutdown_handle.graceful_shutdown(Some(Duration::from_secs(2)));
     });
-    on_ready(&Running { addr, kubeconfig, admin_token, store });
+    on_ready(&Running { addr, kubeconfig, admin_token, node_token, ca_pem: pki.ca_cert_pem.clone(), store });
     // Without TCP_NODELAY a response written in two TLS records waits for the
     // client's delayed ACK: ~40 ms on every small request and watch event.
     let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(axum_server::accept::NoDelayAcceptor::new());

@@ -36,7 +36,13 @@ pub fn object(ctx: &Ctx, body: &[u8]) -> Result<Value, ApiError> {
         "" | "application/json" | "*/*" => parse_json(body)?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body)?,
         "application/vnd.kubernetes.protobuf" => {
-            protobuf::decode(body).map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?
+            protobuf::decode(body).map_err(|e| {
+                if e.is_unsupported_media() {
+                    ApiError::UnsupportedMediaType(e.to_string())
+                } else {
+                    ApiError::BadRequest(format!("the protobuf request body could not be decoded: {e}"))
+                }
+            })?
         }
         other => {
             return Err(ApiError::UnsupportedMediaType(format!(

@@ -5,6 +5,7 @@
 mod admission;
 mod body;
 mod delete;
+mod node_proxy;
 mod read;
 mod scale;
 mod watch;
@@ -33,11 +34,14 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub services: ServiceAllocator,
+    /// The token node agents accept from the API server (for proxied
+    /// logs / exec / port-forward); None when no agent may join.
+    pub agent_token: Option<String>,
 }
 
 impl ApiState {
-    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
-        Arc::new(ApiState { store, services: ServiceAllocator::default() })
+    pub fn new(store: Arc<dyn Store>, agent_token: Option<String>) -> Arc<Self> {
+        Arc::new(ApiState { store, services: ServiceAllocator::default(), agent_token })
     }
 }
 
@@ -82,7 +86,8 @@ pub async fn handle(state: Arc<ApiState>, req: Request<Body>) -> Response {
 }
 
 async fn route(state: Arc<ApiState>, req: Request<Body>) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let query = Query::parse(parts.uri.query())?;
     let ctx = Ctx { query, headers: parts.headers };
     let accept = ctx.header(header::ACCEPT).to_string();
@@ -92,7 +97,7 @@ async fn route(state: Arc<ApiState>, req: Request<Body>) -> Result<Response, Api
         ApiPath::ResourceList { group, version } => {
             Ok(response::json(StatusCode::OK, &discovery::resource_list(&group, &version)))
         }
-        ApiPath::Resource(r) => resource(state, parts.method, r, ctx, body).await,
+        ApiPath::Resource(r) => resource(state, parts.method, r, ctx, body, upgrade).await,
     }
 }
 
@@ -105,7 +110,14 @@ fn discovery_response(accept: &str, core: bool) -> Response {
     response::json(StatusCode::OK, &doc)
 }
 
-async fn resource(state: Arc<ApiState>, method: Method, r: ResourceRef, ctx: Ctx, body: Body) -> Result<Response, ApiError> {
+async fn resource(
+    state: Arc<ApiState>,
+    method: Method,
+    r: ResourceRef,
+    ctx: Ctx,
+    body: Body,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response, ApiError> {
     if r.rt.namespaced && r.name.is_some() && r.namespace.is_none() {
         return Err(ApiError::NoSuchPath("namespaced objects are addressed under /namespaces/{namespace}/".into()));
     }
@@ -138,11 +150,10 @@ async fn resource(state: Arc<ApiState>, method: Method, r: ResourceRef, ctx: Ctx
         (true, Some(Sub::Eviction)) if method == Method::POST => {
             delete::delete(&state, &ResourceRef { sub: None, ..r.clone() }, &ctx, bytes::Bytes::new()).await
         }
-        (true, Some(Sub::Log | Sub::Exec | Sub::Attach | Sub::PortForward)) => Err(ApiError::BadRequest(format!(
-            "pod {:?} has no node agent serving {} yet: this server runs without nodes",
-            r.name.as_deref().unwrap_or_default(),
-            r.sub.map(|s| s.name()).unwrap_or_default()
-        ))),
+        (true, Some(Sub::Log)) if method == Method::GET => node_proxy::proxy(&state, &r, &ctx, method, upgrade, body).await,
+        (true, Some(Sub::Exec | Sub::Attach | Sub::PortForward)) if method == Method::GET || method == Method::POST => {
+            node_proxy::proxy(&state, &r, &ctx, method, upgrade, body).await
+        }
         _ => Err(not_allowed()),
     }
 }

@@ -74,7 +74,9 @@ mod tests {
 
     #[test]
     fn runtime_classes() {
-        let rc = |h: &str| -> RuntimeClass { serde_json::from_value(json!({"metadata": {"name": "wasm"}, "handler": h})).expect("rc") };
+        let rc = |h: &str| -> RuntimeClass {
+            serde_json::from_value(json!({"metadata": {"name": "wasm"}, "handler": h})).expect("rc")
+        };
         let mut errs = Vec::new();
         validate_runtime_class(&rc("wasmtime"), None, &mut errs);
         assert!(errs.is_empty());
@@ -99,13 +101,18 @@ mod tests {
         assert!(r[1].starts_with("spec.taints[1].effect: Unsupported value: \"Later\""));
         assert_eq!(r.len(), 2);
 
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "a"}, "spec": {"finalizers": ["kubernetes", "bad key"]}})).expect("ns");
+        let ns: Namespace = serde_json::from_value(
+            json!({"metadata": {"name": "a"}, "spec": {"finalizers": ["kubernetes", "bad key"]}}),
+        )
+        .expect("ns");
         let mut errs = Vec::new();
         validate_namespace(&ns, &mut errs);
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].field, "spec.finalizers[1]");
 
-        let lease: Lease = serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}})).expect("lease");
+        let lease: Lease =
+            serde_json::from_value(json!({"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": 0}}))
+                .expect("lease");
         let mut errs = Vec::new();
         validate_lease(&lease, &mut errs);
         assert_eq!(rendered(&errs), vec!["spec.leaseDurationSeconds: Invalid value: \"0\": must be greater than 0"]);
@@ -115,6 +122,9 @@ mod tests {
         .expect("event");
         let mut errs = Vec::new();
         validate_event(&event, &mut errs);
-        assert_eq!(rendered(&errs), vec!["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]);
+        assert_eq!(
+            rendered(&errs),
+            vec!["involvedObject.namespace: Invalid value: \"b\": does not match event.namespace"]
+        );
     }
 }

@@ -34,7 +34,12 @@ pub fn validate_config_map(cm: &ConfigMap, old: Option<&ConfigMap>, errs: &mut V
         errs.push(FieldError::too_long(FieldPath::new("data"), DATA_MAX_BYTES));
     }
     if let Some(old) = old.filter(|o| o.immutable == Some(true)) {
-        check_immutable(cm.immutable, [cm.data != old.data, cm.binary_data != old.binary_data], ["data", "binaryData"], errs);
+        check_immutable(
+            cm.immutable,
+            [cm.data != old.data, cm.binary_data != old.binary_data],
+            ["data", "binaryData"],
+            errs,
+        );
     }
 }
 
@@ -50,7 +55,11 @@ pub fn validate_secret(secret: &Secret, old: Option<&Secret>, errs: &mut Vec<Fie
     }
     if let Some(old) = old {
         if secret.type_.is_some() && secret.type_ != old.type_ {
-            errs.push(FieldError::invalid(FieldPath::new("type"), secret.type_.as_deref().unwrap_or(""), "field is immutable"));
+            errs.push(FieldError::invalid(
+                FieldPath::new("type"),
+                secret.type_.as_deref().unwrap_or(""),
+                "field is immutable",
+            ));
         }
         if old.immutable == Some(true) {
             let changed = secret.data != old.data || secret.string_data.as_ref().is_some_and(|s| !s.is_empty());
@@ -93,12 +102,17 @@ mod tests {
 
     #[test]
     fn config_map_keys_and_sizes() {
-        assert!(cm_errors(json!({"data": {"app.properties": "x=1"}, "binaryData": {"logo.png": "aGk="}}), None).is_empty());
+        assert!(
+            cm_errors(json!({"data": {"app.properties": "x=1"}, "binaryData": {"logo.png": "aGk="}}), None).is_empty()
+        );
         let errs = cm_errors(json!({"data": {"a/b": "x", "k": "v"}, "binaryData": {"k": "aGk="}}), None);
         assert!(errs[0].starts_with("data[a/b]: Invalid value: \"a/b\": a valid config key"), "{errs:?}");
         assert_eq!(errs[1], "data[k]: Duplicate value: \"duplicate of key present in binaryData\"");
         let big = "x".repeat(DATA_MAX_BYTES);
-        assert_eq!(cm_errors(json!({"data": {"k": big}}), None), vec!["data: Too long: may not be more than 1048576 bytes"]);
+        assert_eq!(
+            cm_errors(json!({"data": {"k": big}}), None),
+            vec!["data: Too long: may not be more than 1048576 bytes"]
+        );
     }
 
     #[test]
@@ -106,19 +120,29 @@ mod tests {
         let old = json!({"data": {"k": "v"}, "immutable": true});
         assert!(cm_errors(old.clone(), Some(old.clone())).is_empty());
         let errs = cm_errors(json!({"data": {"k": "w"}}), Some(old));
-        assert_eq!(errs, vec![
-            "data: Forbidden: field is immutable when `immutable` is set",
-            "immutable: Forbidden: field is immutable when `immutable` is set",
-        ]);
+        assert_eq!(
+            errs,
+            vec![
+                "data: Forbidden: field is immutable when `immutable` is set",
+                "immutable: Forbidden: field is immutable when `immutable` is set",
+            ]
+        );
         assert!(cm_errors(json!({"data": {"k": "w"}}), Some(json!({"data": {"k": "v"}}))).is_empty());
     }
 
     #[test]
     fn secrets() {
         let secret = |v: Value| -> Secret { serde_json::from_value(v).expect("well-formed secret") };
-        let old = secret(json!({"metadata": {"name": "s"}, "type": "Opaque", "data": {"k": "aGk="}, "immutable": true}));
+        let old =
+            secret(json!({"metadata": {"name": "s"}, "type": "Opaque", "data": {"k": "aGk="}, "immutable": true}));
         let mut errs = Vec::new();
-        validate_secret(&secret(json!({"metadata": {"name": "s"}, "type": "kubernetes.io/tls", "data": {"k": "aG8=", "bad key": "aGk="}, "immutable": true})), Some(&old), &mut errs);
+        validate_secret(
+            &secret(
+                json!({"metadata": {"name": "s"}, "type": "kubernetes.io/tls", "data": {"k": "aG8=", "bad key": "aGk="}, "immutable": true}),
+            ),
+            Some(&old),
+            &mut errs,
+        );
         let rendered: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert!(rendered[0].starts_with("data[bad key]: Invalid value"), "{rendered:?}");
         assert_eq!(rendered[1], "type: Invalid value: \"kubernetes.io/tls\": field is immutable");

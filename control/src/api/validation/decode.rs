@@ -207,7 +207,9 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.ends_with("spec.replicas: invalid type: string \"three\", expected i32"), "{msg}");
         assert!(msg.starts_with("Deployment in version \"v1\" cannot be handled as a Deployment"), "{msg}");
-        let obj = deployment(json!({"template": {"spec": {"containers": [{"name": "c1", "ports": [{"containerPort": "80"}]}]}}}));
+        let obj = deployment(
+            json!({"template": {"spec": {"containers": [{"name": "c1", "ports": [{"containerPort": "80"}]}]}}}),
+        );
         let msg = decode(deployments(), &obj, true).unwrap_err().to_string();
         assert!(msg.contains("spec.template.spec.containers[0].ports[0].containerPort: invalid type"), "{msg}");
     }
@@ -245,7 +247,8 @@ mod tests {
     #[test]
     fn secret_data_must_be_base64() {
         let secrets = by_kind("v1", "Secret").expect("secrets are served");
-        let obj = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "not base64!"}});
+        let obj =
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "not base64!"}});
         let err = decode(secrets, &obj, true).unwrap_err().to_string();
         assert!(err.contains("data.k"), "{err}");
     }

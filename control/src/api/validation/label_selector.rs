@@ -49,11 +49,7 @@ pub fn is_empty(selector: &LabelSelector) -> bool {
 
 /// Whether `selector` selects an object with `labels`.
 pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let labels_match = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
+    let labels_match = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
     labels_match && selector.match_expressions.iter().flatten().all(|req| requirement_matches(req, labels))
 }
 

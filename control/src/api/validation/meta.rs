@@ -74,7 +74,11 @@ pub fn validate_object_meta(rt: &ResourceType, meta: &ObjectMeta, errs: &mut Vec
     }
     validate_labels(meta.labels.as_ref(), &path.child("labels"), errs);
     validate_annotations(meta.annotations.as_ref(), &path.child("annotations"), errs);
-    validate_owner_references(meta.owner_references.as_deref().unwrap_or_default(), &path.child("ownerReferences"), errs);
+    validate_owner_references(
+        meta.owner_references.as_deref().unwrap_or_default(),
+        &path.child("ownerReferences"),
+        errs,
+    );
     validate_finalizers(meta.finalizers.as_deref().unwrap_or_default(), &path.child("finalizers"), errs);
 }
 
@@ -88,7 +92,11 @@ pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &FieldPa
 
 /// Annotation keys are qualified names (case-insensitively); all of them
 /// together stay under 256 KiB.
-pub fn validate_annotations(annotations: Option<&BTreeMap<String, String>>, path: &FieldPath, errs: &mut Vec<FieldError>) {
+pub fn validate_annotations(
+    annotations: Option<&BTreeMap<String, String>>,
+    path: &FieldPath,
+    errs: &mut Vec<FieldError>,
+) {
     let mut total = 0usize;
     for (key, value) in annotations.into_iter().flatten() {
         for problem in names::qualified_name(&key.to_lowercase()) {
@@ -105,7 +113,9 @@ fn validate_owner_references(refs: &[OwnerReference], path: &FieldPath, errs: &m
     let mut controllers = Vec::new();
     for (i, owner) in refs.iter().enumerate() {
         let p = path.index(i);
-        for (field, value) in [("apiVersion", &owner.api_version), ("kind", &owner.kind), ("name", &owner.name), ("uid", &owner.uid)] {
+        for (field, value) in
+            [("apiVersion", &owner.api_version), ("kind", &owner.kind), ("name", &owner.name), ("uid", &owner.uid)]
+        {
             if value.is_empty() {
                 errs.push(FieldError::required(p.child(field)));
             }
@@ -118,7 +128,10 @@ fn validate_owner_references(refs: &[OwnerReference], path: &FieldPath, errs: &m
         errs.push(FieldError::invalid(
             path,
             render(&refs),
-            format!("Only one reference can have Controller set to true. Found \"true\" in references for {}", controllers.join(" and ")),
+            format!(
+                "Only one reference can have Controller set to true. Found \"true\" in references for {}",
+                controllers.join(" and ")
+            ),
         ));
     }
 }
@@ -200,14 +213,23 @@ mod tests {
         let errs = check(POD, json!({"namespace": "default"}));
         assert_eq!(errs, vec!["metadata.name: Required value: name or generateName is required"]);
         let errs = check(POD, json!({"name": "Bad_Name", "namespace": "default"}));
-        assert!(errs[0].starts_with("metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{errs:?}");
+        assert!(
+            errs[0].starts_with("metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+            "{errs:?}"
+        );
         assert!(check(POD, json!({"name": "a.b", "namespace": "default"})).is_empty());
         assert_eq!(check(("v1", "Namespace"), json!({"name": "a.b"})).len(), 1, "namespaces are labels");
-        assert_eq!(check(("v1", "Service"), json!({"name": "1svc", "namespace": "d"})).len(), 1, "services are DNS-1035");
+        assert_eq!(
+            check(("v1", "Service"), json!({"name": "1svc", "namespace": "d"})).len(),
+            1,
+            "services are DNS-1035"
+        );
         let long = "c".repeat(53);
         assert!(check(("batch/v1", "CronJob"), json!({"name": long, "namespace": "d"}))[0].contains("no more than 52"));
         assert!(check(("rbac.authorization.k8s.io/v1", "ClusterRole"), json!({"name": "system:admin"})).is_empty());
-        assert!(check(POD, json!({"generateName": "Web-", "namespace": "default"}))[0].starts_with("metadata.generateName"));
+        assert!(
+            check(POD, json!({"generateName": "Web-", "namespace": "default"}))[0].starts_with("metadata.generateName")
+        );
     }
 
     #[test]
@@ -228,9 +250,12 @@ mod tests {
         let big = "x".repeat(ANNOTATIONS_MAX_BYTES);
         let errs = check(POD, json!({"name": "p", "namespace": "d", "annotations": {"k": big}}));
         assert_eq!(errs, vec!["metadata.annotations: Too long: may not be more than 262144 bytes"]);
-        let errs = check(POD, json!({"name": "p", "namespace": "d", "ownerReferences": [
+        let errs = check(
+            POD,
+            json!({"name": "p", "namespace": "d", "ownerReferences": [
             {"apiVersion": "v1", "kind": "A", "name": "a", "uid": "1", "controller": true},
-            {"apiVersion": "v1", "kind": "B", "name": "b", "uid": "", "controller": true}]}));
+            {"apiVersion": "v1", "kind": "B", "name": "b", "uid": "", "controller": true}]}),
+        );
         assert_eq!(errs[0], "metadata.ownerReferences[1].uid: Required value");
         assert!(errs[1].contains("Only one reference can have Controller set to true"), "{errs:?}");
         let errs = check(POD, json!({"name": "p", "namespace": "d", "finalizers": ["cleanup"]}));
@@ -239,11 +264,13 @@ mod tests {
 
     #[test]
     fn updates_keep_identity() {
-        let old = meta(json!({"name": "a", "namespace": "d", "uid": "u1", "creationTimestamp": "2024-01-01T00:00:00Z"}));
+        let old =
+            meta(json!({"name": "a", "namespace": "d", "uid": "u1", "creationTimestamp": "2024-01-01T00:00:00Z"}));
         let mut errs = Vec::new();
         validate_meta_update(&meta(json!({"name": "a", "namespace": "d"})), &old, &mut errs);
         assert!(errs.is_empty(), "{errs:?}");
-        let changed = meta(json!({"name": "b", "namespace": "d", "uid": "u2", "creationTimestamp": "2025-01-01T00:00:00Z"}));
+        let changed =
+            meta(json!({"name": "b", "namespace": "d", "uid": "u2", "creationTimestamp": "2025-01-01T00:00:00Z"}));
         validate_meta_update(&changed, &old, &mut errs);
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["metadata.name", "metadata.uid", "metadata.creationTimestamp"]);

@@ -47,7 +47,12 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Fiel
     errs
 }
 
-fn validate_typed(rt: &ResourceType, obj: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) -> Result<(), DecodeError> {
+fn validate_typed(
+    rt: &ResourceType,
+    obj: &Value,
+    old: Option<&Value>,
+    errs: &mut Vec<FieldError>,
+) -> Result<(), DecodeError> {
     let meta: ObjectMeta = decode::typed(rt, obj.get("metadata").unwrap_or(&Value::Null))?;
     meta::validate_object_meta(rt, &meta, errs);
     if let Some(old) = old {
@@ -135,20 +140,52 @@ mod tests {
         job_template["spec"]["restartPolicy"] = json!("Never");
         let cases = [
             ("v1", "Pod", json!({"metadata": meta("web-abc"), "spec": template()["spec"].clone()})),
-            ("apps/v1", "Deployment", json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}})),
-            ("apps/v1", "ReplicaSet", json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}})),
-            ("apps/v1", "StatefulSet", json!({"metadata": meta("web"), "spec": {"serviceName": "web", "selector": selector, "template": template()}})),
-            ("apps/v1", "DaemonSet", json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}})),
+            (
+                "apps/v1",
+                "Deployment",
+                json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}}),
+            ),
+            (
+                "apps/v1",
+                "ReplicaSet",
+                json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}}),
+            ),
+            (
+                "apps/v1",
+                "StatefulSet",
+                json!({"metadata": meta("web"), "spec": {"serviceName": "web", "selector": selector, "template": template()}}),
+            ),
+            (
+                "apps/v1",
+                "DaemonSet",
+                json!({"metadata": meta("web"), "spec": {"selector": selector, "template": template()}}),
+            ),
             ("v1", "ReplicationController", json!({"metadata": meta("web"), "spec": {"template": template()}})),
             ("batch/v1", "Job", json!({"metadata": meta("pi"), "spec": {"template": job_template}})),
-            ("batch/v1", "CronJob", json!({"metadata": meta("tick"), "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": job_template}}}})),
-            ("v1", "Service", json!({"metadata": meta("web"), "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})),
+            (
+                "batch/v1",
+                "CronJob",
+                json!({"metadata": meta("tick"), "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": {"template": job_template}}}}),
+            ),
+            (
+                "v1",
+                "Service",
+                json!({"metadata": meta("web"), "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+            ),
             ("v1", "ConfigMap", json!({"metadata": meta("cfg"), "data": {"a.txt": "x"}})),
             ("v1", "Secret", json!({"metadata": meta("s"), "stringData": {"password": "x"}})),
             ("v1", "Namespace", json!({"metadata": {"name": "team-a"}})),
-            ("v1", "PersistentVolumeClaim", json!({"metadata": meta("data"), "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})),
+            (
+                "v1",
+                "PersistentVolumeClaim",
+                json!({"metadata": meta("data"), "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+            ),
             ("node.k8s.io/v1", "RuntimeClass", json!({"metadata": {"name": "wasm"}, "handler": "wasmtime"})),
-            ("rbac.authorization.k8s.io/v1", "ClusterRole", json!({"metadata": {"name": "system:viewer"}, "rules": []})),
+            (
+                "rbac.authorization.k8s.io/v1",
+                "ClusterRole",
+                json!({"metadata": {"name": "system:viewer"}, "rules": []}),
+            ),
         ];
         for (api_version, kind, obj) in cases {
             assert_eq!(admit(api_version, kind, obj, None), Ok(vec![]), "{kind}");
@@ -162,12 +199,15 @@ mod tests {
             "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c1"}]}}}});
         let errs = admit("apps/v1", "Deployment", obj, None).expect("decodes");
         let fields: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap_or_default()).collect();
-        assert_eq!(fields, [
-            "metadata.name",
-            "spec.template.metadata.labels",
-            "spec.template.spec.containers[0].image",
-            "spec.replicas",
-        ]);
+        assert_eq!(
+            fields,
+            [
+                "metadata.name",
+                "spec.template.metadata.labels",
+                "spec.template.spec.containers[0].image",
+                "spec.replicas",
+            ]
+        );
     }
 
     #[test]
@@ -178,8 +218,10 @@ mod tests {
 
     #[test]
     fn pod_updates_and_identity() {
-        let pod = |image: &str, restart: &str| json!({"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
-            "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": image}]}});
+        let pod = |image: &str, restart: &str| {
+            json!({"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+            "spec": {"restartPolicy": restart, "containers": [{"name": "c", "image": image}]}})
+        };
         let rt = by_kind("v1", "Pod").expect("served");
         let mut old = pod("nginx:1", "Always");
         apply_defaults(rt, &mut old);

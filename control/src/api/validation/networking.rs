@@ -40,11 +40,16 @@ pub fn validate_ingress(ing: &Ingress, errs: &mut Vec<FieldError>) {
             let pp = hp.index(j);
             let value = path.path.as_deref().unwrap_or("");
             match path.path_type.as_str() {
-                "" => errs.push(FieldError { detail: "pathType must be specified".into(), ..FieldError::required(pp.child("pathType")) }),
+                "" => errs.push(FieldError {
+                    detail: "pathType must be specified".into(),
+                    ..FieldError::required(pp.child("pathType"))
+                }),
                 "Exact" | "Prefix" if !value.starts_with('/') => {
                     errs.push(FieldError::invalid(pp.child("path"), value, "must be an absolute path"));
                 }
-                t if !PATH_TYPES.contains(&t) => errs.push(FieldError::not_supported(pp.child("pathType"), t, PATH_TYPES)),
+                t if !PATH_TYPES.contains(&t) => {
+                    errs.push(FieldError::not_supported(pp.child("pathType"), t, PATH_TYPES))
+                }
                 _ => {}
             }
             validate_backend(&path.backend, &pp.child("backend"), errs);
@@ -71,7 +76,9 @@ fn validate_backend(backend: &IngressBackend, p: &FieldPath, errs: &mut Vec<Fiel
     let pp = sp.child("port");
     match (number, name) {
         (Some(_), Some(_)) => errs.push(FieldError::invalid(&pp, "", "cannot set both port name & port number")),
-        (None, None) => errs.push(FieldError { detail: "port name or number is required".into(), ..FieldError::required(&pp) }),
+        (None, None) => {
+            errs.push(FieldError { detail: "port name or number is required".into(), ..FieldError::required(&pp) })
+        }
         (Some(n), None) => {
             for problem in names::port_number(n.into()) {
                 errs.push(FieldError::invalid(pp.child("number"), n, problem));
@@ -87,7 +94,8 @@ mod tests {
     use serde_json::{json, Value};
 
     fn check(spec: Value) -> Vec<String> {
-        let ing: Ingress = serde_json::from_value(json!({"metadata": {"name": "i"}, "spec": spec})).expect("well-formed ingress");
+        let ing: Ingress =
+            serde_json::from_value(json!({"metadata": {"name": "i"}, "spec": spec})).expect("well-formed ingress");
         let mut errs = Vec::new();
         validate_ingress(&ing, &mut errs);
         errs.iter().map(ToString::to_string).collect()
@@ -103,14 +111,20 @@ mod tests {
 
     #[test]
     fn bad_ingress() {
-        assert_eq!(check(json!({})), vec!["spec: Invalid value: \"\": either `defaultBackend` or `rules` must be specified"]);
+        assert_eq!(
+            check(json!({})),
+            vec!["spec: Invalid value: \"\": either `defaultBackend` or `rules` must be specified"]
+        );
         let errs = check(json!({"rules": [{"host": "Bad_Host", "http": {"paths": [
             {"path": "api", "pathType": "Exact", "backend": {"service": {"name": "web", "port": {"number": 0}}}},
             {"path": "/", "pathType": "Regex", "backend": {"service": {"name": "", "port": {"number": 80, "name": "http"}}}},
             {"path": "/", "backend": {}}]}}]}));
         assert!(errs[0].starts_with("spec.rules[0].host: Invalid value: \"Bad_Host\""));
         assert_eq!(errs[1], "spec.rules[0].http.paths[0].path: Invalid value: \"api\": must be an absolute path");
-        assert_eq!(errs[2], "spec.rules[0].http.paths[0].backend.service.port: Required value: port name or number is required");
+        assert_eq!(
+            errs[2],
+            "spec.rules[0].http.paths[0].backend.service.port: Required value: port name or number is required"
+        );
         assert!(errs[3].starts_with("spec.rules[0].http.paths[1].pathType: Unsupported value: \"Regex\""));
         assert_eq!(errs[4], "spec.rules[0].http.paths[1].backend.service.name: Required value");
         assert!(errs[5].ends_with("cannot set both port name & port number"));

@@ -39,7 +39,11 @@ pub fn validate_service(svc: &Service, old: Option<&Service>, errs: &mut Vec<Fie
         }
     }
     if !cluster_ip.is_empty() && cluster_ip != "None" && !names::ipv4_address(cluster_ip).is_empty() {
-        errs.push(FieldError::invalid(p.child("clusterIP"), cluster_ip, "must be empty, 'None', or a valid IP address"));
+        errs.push(FieldError::invalid(
+            p.child("clusterIP"),
+            cluster_ip,
+            "must be empty, 'None', or a valid IP address",
+        ));
     }
     one_of(errs, &p.child("sessionAffinity"), spec.session_affinity.as_deref(), &["ClientIP", "None"]);
     one_of(errs, &p.child("internalTrafficPolicy"), spec.internal_traffic_policy.as_deref(), &["Cluster", "Local"]);
@@ -86,7 +90,11 @@ fn validate_port(
             errs.push(FieldError::invalid(
                 p.child("nodePort"),
                 node_port,
-                format!("provided port is not in the valid range. The range of valid ports is {}-{}", NODE_PORTS.start(), NODE_PORTS.end()),
+                format!(
+                    "provided port is not in the valid range. The range of valid ports is {}-{}",
+                    NODE_PORTS.start(),
+                    NODE_PORTS.end()
+                ),
             ));
         }
     }
@@ -132,8 +140,11 @@ mod tests {
     #[test]
     fn ports() {
         assert_eq!(check(json!({"selector": {"a": "b"}}), None), vec!["spec.ports: Required value"]);
-        let errs = check(json!({"ports": [{"port": 80}, {"name": "x", "port": 0, "protocol": "ICMP", "targetPort": 70000},
-            {"name": "x", "port": 82, "nodePort": 30001}]}), None);
+        let errs = check(
+            json!({"ports": [{"port": 80}, {"name": "x", "port": 0, "protocol": "ICMP", "targetPort": 70000},
+            {"name": "x", "port": 82, "nodePort": 30001}]}),
+            None,
+        );
         assert_eq!(errs[0], "spec.ports[0].name: Required value");
         assert_eq!(errs[1], "spec.ports[1].port: Invalid value: \"0\": must be between 1 and 65535, inclusive");
         assert!(errs[2].starts_with("spec.ports[1].protocol: Unsupported value: \"ICMP\""));
@@ -146,9 +157,15 @@ mod tests {
 
     #[test]
     fn types_names_and_ips() {
-        let errs = check(json!({"type": "Magic", "clusterIP": "10.0.0.300", "ports": [{"port": 80}], "externalTrafficPolicy": "Local"}), None);
+        let errs = check(
+            json!({"type": "Magic", "clusterIP": "10.0.0.300", "ports": [{"port": 80}], "externalTrafficPolicy": "Local"}),
+            None,
+        );
         assert!(errs[0].starts_with("spec.type: Unsupported value: \"Magic\""));
-        assert_eq!(errs[1], "spec.clusterIP: Invalid value: \"10.0.0.300\": must be empty, 'None', or a valid IP address");
+        assert_eq!(
+            errs[1],
+            "spec.clusterIP: Invalid value: \"10.0.0.300\": must be empty, 'None', or a valid IP address"
+        );
         assert!(errs[2].starts_with("spec.externalTrafficPolicy: Invalid value"));
         assert_eq!(check(json!({"type": "ExternalName"}), None), vec!["spec.externalName: Required value"]);
     }

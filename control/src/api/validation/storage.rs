@@ -30,7 +30,9 @@ fn validate_storage(list: Option<&BTreeMap<String, RawQuantity>>, path: &FieldPa
     match list.and_then(|l| l.get("storage")) {
         None => errs.push(FieldError::required(p)),
         Some(raw) => match Quantity::parse(&raw.0) {
-            Ok(q) if q.is_zero() || q.is_negative() => errs.push(FieldError::invalid(p, &raw.0, "must be greater than zero")),
+            Ok(q) if q.is_zero() || q.is_negative() => {
+                errs.push(FieldError::invalid(p, &raw.0, "must be greater than zero"))
+            }
             Ok(_) => {}
             Err(e) => errs.push(FieldError::invalid(p, &raw.0, e.to_string())),
         },
@@ -68,12 +70,15 @@ mod tests {
     #[test]
     fn claims() {
         let claim = |spec| -> Vec<String> {
-            let pvc: PersistentVolumeClaim = serde_json::from_value(json!({"metadata": {"name": "c"}, "spec": spec})).expect("pvc");
+            let pvc: PersistentVolumeClaim =
+                serde_json::from_value(json!({"metadata": {"name": "c"}, "spec": spec})).expect("pvc");
             let mut errs = Vec::new();
             validate_pvc(&pvc, &mut errs);
             errs.iter().map(ToString::to_string).collect()
         };
-        assert!(claim(json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})).is_empty());
+        assert!(
+            claim(json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})).is_empty()
+        );
         let errs = claim(json!({"resources": {"requests": {"storage": "0"}}, "volumeMode": "Tape"}));
         assert_eq!(errs[0], "spec.accessModes: Required value: at least 1 access mode is required");
         assert_eq!(errs[1], "spec.resources.requests[storage]: Invalid value: \"0\": must be greater than zero");

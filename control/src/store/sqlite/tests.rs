@@ -359,3 +359,51 @@ async fn compaction_returns_freed_pages_to_the_file_system() {
     assert!(after < before * 2 / 3, "page count {before} -> {after}");
     assert!(free < 16, "{free} pages left on the freelist");
 }
+
+/// The API server's goals, measured on the store alone. Run explicitly:
+/// `cargo test -p control --lib sqlite::tests::throughput -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: slow in debug builds, prints numbers rather than asserting tight bounds"]
+async fn throughput_against_the_api_server_goals() {
+    use std::time::Instant;
+    let f = open().await;
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..32)
+        .map(|task| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                for i in 0..320 {
+                    let name = format!("p{task}-{i}");
+                    store.create(&format!("bench/{name}"), object(&name)).await.expect("create");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let creates_per_second = 32.0 * 320.0 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let page = f.store.list("bench/", None, None).await.expect("list");
+    let list_time = started.elapsed();
+    assert_eq!(page.items.len(), 32 * 320);
+
+    let mut stream = f.store.watch("lat/", f.store.current_revision()).await.expect("watch");
+    f.store.create("lat/x", object("x")).await.expect("create");
+    next_event(&mut stream).await;
+    let mut latencies = Vec::new();
+    for i in 0..1_000 {
+        let sent = Instant::now();
+        f.store.update("lat/x", object_with("x", &i.to_string()), None).await.expect("update");
+        next_event(&mut stream).await;
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    eprintln!("creates/s at concurrency 32: {creates_per_second:.0}; list of 10,240: {list_time:?}; watch p99 (write + delivery): {p99:?}");
+    assert!(creates_per_second > 2_000.0);
+    assert!(list_time < Duration::from_millis(200));
+    assert!(p99 < Duration::from_millis(10));
+}

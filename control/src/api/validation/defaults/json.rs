@@ -27,11 +27,7 @@ pub fn existing_object<'a>(obj: &'a mut Map<String, Value>, key: &str) -> Option
 
 /// Each object in the list at `key`, if there is one.
 pub fn each_object<'a>(obj: &'a mut Map<String, Value>, key: &str) -> impl Iterator<Item = &'a mut Map<String, Value>> {
-    obj.get_mut(key)
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object_mut)
+    obj.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten().filter_map(Value::as_object_mut)
 }
 
 /// The object at a path of keys, if every step exists.

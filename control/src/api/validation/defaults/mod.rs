@@ -46,7 +46,8 @@ mod tests {
     #[test]
     fn dispatches_by_kind_and_leaves_others_alone() {
         let pods = by_kind("v1", "Pod").expect("pods are served");
-        let mut pod = json!({"metadata": {"name": "p", "uid": "u"}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
+        let mut pod =
+            json!({"metadata": {"name": "p", "uid": "u"}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
         apply_defaults(pods, &mut pod);
         assert_eq!(pod["spec"]["restartPolicy"], "Always");
         assert_eq!(pod["metadata"], json!({"name": "p", "uid": "u"}));

@@ -161,10 +161,8 @@ pub fn qos_class(spec: &Value) -> &'static str {
     let mut limits = [Quantity::default(); 2];
     let mut any = false;
     let mut guaranteed = true;
-    let containers = ["initContainers", "containers"]
-        .iter()
-        .filter_map(|list| spec.get(list).and_then(Value::as_array))
-        .flatten();
+    let containers =
+        ["initContainers", "containers"].iter().filter_map(|list| spec.get(list).and_then(Value::as_array)).flatten();
     for container in containers {
         let resources = container.get("resources");
         let amount = |kind: &str, name: &str| {
@@ -222,10 +220,13 @@ mod tests {
         assert_eq!(spec["serviceAccount"], "default");
         assert_eq!(spec["enableServiceLinks"], true);
         assert_eq!(spec["priority"], 0);
-        assert_eq!(spec["tolerations"], json!([
-            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-        ]));
+        assert_eq!(
+            spec["tolerations"],
+            json!([
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            ])
+        );
         let c1 = &spec["containers"][0];
         assert_eq!(c1["imagePullPolicy"], "Always");
         assert_eq!(c1["terminationMessagePath"], "/dev/termination-log");
@@ -246,7 +247,11 @@ mod tests {
             "containers": [{"name": "c", "image": "x", "imagePullPolicy": "Never"}]}}));
         assert_eq!(p["spec"]["restartPolicy"], "Never");
         assert_eq!(p["spec"]["serviceAccount"], "robot");
-        assert_eq!(p["spec"]["tolerations"], json!([{"operator": "Exists"}]), "a wildcard toleration already covers both");
+        assert_eq!(
+            p["spec"]["tolerations"],
+            json!([{"operator": "Exists"}]),
+            "a wildcard toleration already covers both"
+        );
         assert_eq!(p["spec"]["containers"][0]["imagePullPolicy"], "Never");
     }
 
@@ -263,22 +268,36 @@ mod tests {
     fn qos_classes() {
         let qos = |containers: Value| pod(json!({"spec": {"containers": containers}}))["status"]["qosClass"].clone();
         assert_eq!(qos(json!([{"name": "a", "image": "x"}])), "BestEffort");
-        assert_eq!(qos(json!([{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}])), "Guaranteed");
         assert_eq!(
-            qos(json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "1000m", "memory": "1Gi"}, "limits": {"cpu": 1, "memory": "1024Mi"}}}])),
+            qos(json!([{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}])),
+            "Guaranteed"
+        );
+        assert_eq!(
+            qos(
+                json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "1000m", "memory": "1Gi"}, "limits": {"cpu": 1, "memory": "1024Mi"}}}])
+            ),
             "Guaranteed"
         );
         assert_eq!(qos(json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "100m"}}}])), "Burstable");
         assert_eq!(
-            qos(json!([{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {"name": "b", "image": "x"}])),
+            qos(
+                json!([{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {"name": "b", "image": "x"}])
+            ),
             "Burstable"
         );
-        assert_eq!(qos(json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}])), "Burstable");
+        assert_eq!(
+            qos(
+                json!([{"name": "a", "image": "x", "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}])
+            ),
+            "Burstable"
+        );
     }
 
     #[test]
     fn requests_default_to_limits_in_pods_only() {
-        let p = pod(json!({"spec": {"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1"}, "requests": {"memory": "1Gi"}}}]}}));
+        let p = pod(
+            json!({"spec": {"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1"}, "requests": {"memory": "1Gi"}}}]}}),
+        );
         assert_eq!(p["spec"]["containers"][0]["resources"]["requests"], json!({"memory": "1Gi", "cpu": "1"}));
         let mut template = json!({"containers": [{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1"}}}]});
         if let Some(spec) = template.as_object_mut() {

@@ -42,7 +42,9 @@ mod tests {
 
     #[test]
     fn cluster_ip_services() {
-        let s = apply(json!({"spec": {"selector": {"app": "web"}, "ports": [{"port": 80}, {"port": 443, "targetPort": "https"}]}}));
+        let s = apply(
+            json!({"spec": {"selector": {"app": "web"}, "ports": [{"port": 80}, {"port": 443, "targetPort": "https"}]}}),
+        );
         assert_eq!(s["spec"]["type"], "ClusterIP");
         assert_eq!(s["spec"]["sessionAffinity"], "None");
         assert_eq!(s["spec"]["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));

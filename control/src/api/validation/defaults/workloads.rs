@@ -14,7 +14,12 @@ fn default_template(obj: &mut Map<String, Value>, path: &[&str]) {
 }
 
 fn template_labels(obj: &Map<String, Value>) -> Option<Value> {
-    obj.get("spec")?.get("template")?.get("metadata")?.get("labels").filter(|l| l.as_object().is_some_and(|m| !m.is_empty())).cloned()
+    obj.get("spec")?
+        .get("template")?
+        .get("metadata")?
+        .get("labels")
+        .filter(|l| l.as_object().is_some_and(|m| !m.is_empty()))
+        .cloned()
 }
 
 /// Objects without labels of their own take their template's labels.
@@ -151,14 +156,20 @@ mod tests {
     fn deployments() {
         let d = apply(default_deployment, json!({"spec": {"template": template()}}));
         assert_eq!(d["spec"]["replicas"], 1);
-        assert_eq!(d["spec"]["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
         assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
         let pod_spec = &d["spec"]["template"]["spec"];
         assert_eq!(pod_spec["restartPolicy"], "Always");
         assert_eq!(pod_spec["containers"][0]["imagePullPolicy"], "IfNotPresent");
         assert!(pod_spec.get("serviceAccountName").is_none(), "admission defaults are for pods only");
-        let recreate = apply(default_deployment, json!({"spec": {"replicas": 0, "strategy": {"type": "Recreate"}, "template": template()}}));
+        let recreate = apply(
+            default_deployment,
+            json!({"spec": {"replicas": 0, "strategy": {"type": "Recreate"}, "template": template()}}),
+        );
         assert_eq!(recreate["spec"]["strategy"], json!({"type": "Recreate"}));
         assert_eq!(recreate["spec"]["replicas"], 0);
     }
@@ -168,9 +179,15 @@ mod tests {
         let ss = apply(default_stateful_set, json!({"spec": {"template": template()}}));
         assert_eq!(ss["spec"]["podManagementPolicy"], "OrderedReady");
         assert_eq!(ss["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
-        assert_eq!(ss["spec"]["persistentVolumeClaimRetentionPolicy"], json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+        assert_eq!(
+            ss["spec"]["persistentVolumeClaimRetentionPolicy"],
+            json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
+        );
         let ds = apply(default_daemon_set, json!({"spec": {"template": template()}}));
-        assert_eq!(ds["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+        assert_eq!(
+            ds["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
+        );
         assert_eq!(ds["spec"]["revisionHistoryLimit"], 10);
         let rs = apply(default_replica_set, json!({"spec": {"template": template()}}));
         assert_eq!(rs["spec"]["replicas"], 1);
@@ -190,7 +207,10 @@ mod tests {
         assert_eq!(spec["template"]["spec"]["restartPolicy"], "Always", "validation then rejects it, as upstream does");
         let queue = apply(default_job, json!({"spec": {"parallelism": 3, "template": template()}}));
         assert!(queue["spec"].get("completions").is_none());
-        let cj = apply(default_cron_job, json!({"spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template": template()}}}}));
+        let cj = apply(
+            default_cron_job,
+            json!({"spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template": template()}}}}),
+        );
         assert_eq!(cj["spec"]["concurrencyPolicy"], "Allow");
         assert_eq!(cj["spec"]["successfulJobsHistoryLimit"], 3);
         assert_eq!(cj["spec"]["failedJobsHistoryLimit"], 1);

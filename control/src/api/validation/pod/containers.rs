@@ -116,7 +116,8 @@ fn validate_env(env: &[EnvVar], path: &FieldPath, errs: &mut Vec<FieldError>) {
         .count();
         match count {
             0 => errs.push(FieldError {
-                detail: "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`".into(),
+                detail: "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"
+                    .into(),
                 ..FieldError::required(&vp)
             }),
             1 => {}
@@ -143,7 +144,9 @@ fn validate_env_from(sources: &[EnvFromSource], path: &FieldPath, errs: &mut Vec
             syntax(errs, &p.child("prefix"), prefix, names::env_var_name);
         }
         match (&source.config_map_ref, &source.secret_ref) {
-            (Some(_), Some(_)) => errs.push(FieldError::invalid(&p, "", "may not have more than one field specified at a time")),
+            (Some(_), Some(_)) => {
+                errs.push(FieldError::invalid(&p, "", "may not have more than one field specified at a time"))
+            }
             (None, None) => errs.push(FieldError {
                 detail: "must specify one of: `configMapRef` or `secretRef`".into(),
                 ..FieldError::required(&p)
@@ -273,29 +276,38 @@ mod tests {
 
     #[test]
     fn a_complete_container_passes() {
-        let errs = check(ContainerRole::App, json!({
-            "name": "c1", "image": "nginx:1.27", "imagePullPolicy": "IfNotPresent",
-            "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"}],
-            "env": [{"name": "MODE", "value": "x"}, {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-            "envFrom": [{"configMapRef": {"name": "cfg"}}],
-            "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "128Mi"}},
-            "livenessProbe": {"httpGet": {"port": "http", "path": "/"}, "periodSeconds": 10},
-            "readinessProbe": {"tcpSocket": {"port": 80}, "successThreshold": 2}
-        }));
+        let errs = check(
+            ContainerRole::App,
+            json!({
+                "name": "c1", "image": "nginx:1.27", "imagePullPolicy": "IfNotPresent",
+                "ports": [{"containerPort": 80, "name": "http", "protocol": "TCP"}, {"containerPort": 53, "protocol": "UDP"}],
+                "env": [{"name": "MODE", "value": "x"}, {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                "envFrom": [{"configMapRef": {"name": "cfg"}}],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "128Mi"}},
+                "livenessProbe": {"httpGet": {"port": "http", "path": "/"}, "periodSeconds": 10},
+                "readinessProbe": {"tcpSocket": {"port": 80}, "successThreshold": 2}
+            }),
+        );
         assert!(errs.is_empty(), "{errs:?}");
     }
 
     #[test]
     fn image_ports_and_enums() {
-        let errs = check(ContainerRole::App, json!({
-            "name": "c1", "imagePullPolicy": "Sometimes",
-            "ports": [{"containerPort": 0}, {"containerPort": 80, "hostPort": 70000, "protocol": "HTTP", "name": "web"},
-                      {"containerPort": 81, "name": "web"}]
-        }));
+        let errs = check(
+            ContainerRole::App,
+            json!({
+                "name": "c1", "imagePullPolicy": "Sometimes",
+                "ports": [{"containerPort": 0}, {"containerPort": 80, "hostPort": 70000, "protocol": "HTTP", "name": "web"},
+                          {"containerPort": 81, "name": "web"}]
+            }),
+        );
         assert_eq!(errs[0], "spec.containers[0].image: Required value");
         assert!(errs[1].starts_with("spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\""));
-        assert_eq!(errs[2], "spec.containers[0].ports[0].containerPort: Invalid value: \"0\": must be between 1 and 65535, inclusive");
+        assert_eq!(
+            errs[2],
+            "spec.containers[0].ports[0].containerPort: Invalid value: \"0\": must be between 1 and 65535, inclusive"
+        );
         assert!(errs[3].starts_with("spec.containers[0].ports[1].hostPort: Invalid value: \"70000\""));
         assert!(errs[4].starts_with("spec.containers[0].ports[1].protocol: Unsupported value: \"HTTP\""));
         assert_eq!(errs[5], "spec.containers[0].ports[2].name: Duplicate value: \"web\"");
@@ -304,13 +316,20 @@ mod tests {
 
     #[test]
     fn env_and_mounts() {
-        let errs = check(ContainerRole::App, json!({
-            "name": "c1", "image": "x",
-            "env": [{"name": "1BAD"}, {"name": "A", "value": "v", "valueFrom": {}}],
-            "volumeMounts": [{"name": "missing", "mountPath": "/a"}, {"name": "data", "mountPath": "/a"}, {"name": "data", "mountPath": ""}]
-        }));
-        assert!(errs[0].starts_with("spec.containers[0].env[0].name: Invalid value: \"1BAD\": a valid environment variable name"));
-        assert_eq!(errs[1], "spec.containers[0].env[1].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty");
+        let errs = check(
+            ContainerRole::App,
+            json!({
+                "name": "c1", "image": "x",
+                "env": [{"name": "1BAD"}, {"name": "A", "value": "v", "valueFrom": {}}],
+                "volumeMounts": [{"name": "missing", "mountPath": "/a"}, {"name": "data", "mountPath": "/a"}, {"name": "data", "mountPath": ""}]
+            }),
+        );
+        assert!(errs[0]
+            .starts_with("spec.containers[0].env[0].name: Invalid value: \"1BAD\": a valid environment variable name"));
+        assert_eq!(
+            errs[1],
+            "spec.containers[0].env[1].valueFrom: Invalid value: \"\": may not be specified when `value` is not empty"
+        );
         assert!(errs[2].starts_with("spec.containers[0].env[1].valueFrom: Required value: must specify one of"));
         assert_eq!(errs[3], "spec.containers[0].volumeMounts[0].name: Not found: \"missing\"");
         assert_eq!(errs[4], "spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/a\": must be unique");
@@ -319,24 +338,38 @@ mod tests {
 
     #[test]
     fn resources_parse_and_requests_fit_limits() {
-        let errs = check(ContainerRole::App, json!({
-            "name": "c1", "image": "x",
-            "resources": {"requests": {"cpu": "2", "memory": "-1"}, "limits": {"cpu": "1", "memory": "lots"}}
-        }));
-        assert!(errs[0].starts_with("spec.containers[0].resources.limits[memory]: Invalid value: \"lots\": quantities must match"), "{errs:?}");
-        assert_eq!(errs[1], "spec.containers[0].resources.requests[memory]: Invalid value: \"-1\": must be greater than or equal to 0");
+        let errs = check(
+            ContainerRole::App,
+            json!({
+                "name": "c1", "image": "x",
+                "resources": {"requests": {"cpu": "2", "memory": "-1"}, "limits": {"cpu": "1", "memory": "lots"}}
+            }),
+        );
+        assert!(
+            errs[0].starts_with(
+                "spec.containers[0].resources.limits[memory]: Invalid value: \"lots\": quantities must match"
+            ),
+            "{errs:?}"
+        );
+        assert_eq!(
+            errs[1],
+            "spec.containers[0].resources.requests[memory]: Invalid value: \"-1\": must be greater than or equal to 0"
+        );
         assert_eq!(errs[2], "spec.containers[0].resources.requests[cpu]: Invalid value: \"2\": must be less than or equal to cpu limit of 1");
         assert_eq!(errs.len(), 3);
     }
 
     #[test]
     fn probes_need_exactly_one_handler() {
-        let errs = check(ContainerRole::App, json!({
-            "name": "c1", "image": "x",
-            "livenessProbe": {"periodSeconds": 5},
-            "readinessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 99999}},
-            "startupProbe": {"exec": {"command": ["true"]}, "successThreshold": 3}
-        }));
+        let errs = check(
+            ContainerRole::App,
+            json!({
+                "name": "c1", "image": "x",
+                "livenessProbe": {"periodSeconds": 5},
+                "readinessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 99999}},
+                "startupProbe": {"exec": {"command": ["true"]}, "successThreshold": 3}
+            }),
+        );
         assert_eq!(errs[0], "spec.containers[0].livenessProbe: Required value: must specify a handler type");
         assert_eq!(errs[1], "spec.containers[0].readinessProbe: Forbidden: may not specify more than 1 handler type");
         assert!(errs[2].starts_with("spec.containers[0].readinessProbe.tcpSocket.port: Invalid value: \"99999\""));
@@ -345,7 +378,10 @@ mod tests {
 
     #[test]
     fn init_containers_may_only_be_sidecars() {
-        let errs = check(ContainerRole::Init, json!({"name": "i", "image": "x", "restartPolicy": "Never", "readinessProbe": {"exec": {"command": ["x"]}}}));
+        let errs = check(
+            ContainerRole::Init,
+            json!({"name": "i", "image": "x", "restartPolicy": "Never", "readinessProbe": {"exec": {"command": ["x"]}}}),
+        );
         assert!(errs[0].starts_with("spec.containers[0].restartPolicy: Unsupported value: \"Never\""));
         assert!(errs[1].starts_with("spec.containers[0].readinessProbe: Forbidden"));
         let errs = check(ContainerRole::App, json!({"name": "c", "image": "x", "restartPolicy": "Always"}));

@@ -60,7 +60,8 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath, errs: &mut Vec<FieldE
     }
     let mut names_seen = HashSet::new();
     let init = spec.init_containers.as_deref().unwrap_or_default();
-    let lists = [("initContainers", init, ContainerRole::Init), ("containers", &spec.containers[..], ContainerRole::App)];
+    let lists =
+        [("initContainers", init, ContainerRole::Init), ("containers", &spec.containers[..], ContainerRole::App)];
     for (field, list, role) in lists {
         for (i, container) in list.iter().enumerate() {
             let p = path.child(field).index(i);
@@ -113,7 +114,11 @@ fn validate_toleration(t: &Toleration, path: &FieldPath, errs: &mut Vec<FieldErr
     }
     let value = t.value.as_deref().unwrap_or("");
     if operator == "Exists" && !value.is_empty() {
-        errs.push(FieldError::invalid(path.child("operator"), value, "value must be empty when `operator` is 'Exists'"));
+        errs.push(FieldError::invalid(
+            path.child("operator"),
+            value,
+            "value must be empty when `operator` is 'Exists'",
+        ));
     } else if operator == "Equal" {
         syntax(errs, &path.child("value"), value, names::label_value);
     }
@@ -173,9 +178,14 @@ mod tests {
             "restartPolicy": "Sometimes", "dnsPolicy": "Google", "terminationGracePeriodSeconds": -1,
             "activeDeadlineSeconds": 0, "nodeSelector": {"k": "bad value"}
         }));
-        assert!(errs[0].starts_with("spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\""));
+        assert!(
+            errs[0].starts_with("spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\"")
+        );
         assert!(errs[1].starts_with("spec.dnsPolicy: Unsupported value: \"Google\""));
-        assert_eq!(errs[2], "spec.terminationGracePeriodSeconds: Invalid value: \"-1\": must be greater than or equal to 0");
+        assert_eq!(
+            errs[2],
+            "spec.terminationGracePeriodSeconds: Invalid value: \"-1\": must be greater than or equal to 0"
+        );
         assert_eq!(errs[3], "spec.activeDeadlineSeconds: Invalid value: \"0\": must be greater than 0");
         assert!(errs[4].starts_with("spec.nodeSelector: Invalid value: \"bad value\""));
         assert_eq!(errs.len(), 5);
@@ -196,7 +206,8 @@ mod tests {
         assert!(errs[0].starts_with("spec.tolerations[0].operator: Unsupported value: \"Maybe\""));
         assert!(errs[1].starts_with("spec.tolerations[1].operator: Invalid value: \"Equal\": operator must be Exists"));
         assert!(errs[2].contains("value must be empty when `operator` is 'Exists'"));
-        assert!(errs[3].starts_with("spec.tolerations[3].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute'"));
+        assert!(errs[3]
+            .starts_with("spec.tolerations[3].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute'"));
         assert!(errs[4].starts_with("spec.tolerations[4].effect: Unsupported value: \"Sometimes\""));
         assert_eq!(errs.len(), 5, "{errs:?}");
     }
@@ -206,7 +217,8 @@ mod tests {
         let mut errs = Vec::new();
         let path = FieldPath::new("spec").child("template");
         validate_pod_template(None, &path, &mut errs);
-        let t: PodTemplateSpec = serde_json::from_value(json!({"metadata": {"labels": {"a": "b c"}}})).expect("template");
+        let t: PodTemplateSpec =
+            serde_json::from_value(json!({"metadata": {"labels": {"a": "b c"}}})).expect("template");
         validate_pod_template(Some(&t), &path, &mut errs);
         let rendered: Vec<String> = errs.iter().map(ToString::to_string).collect();
         assert_eq!(rendered[0], "spec.template: Required value");

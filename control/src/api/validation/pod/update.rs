@@ -18,7 +18,10 @@ pub fn validate_pod_spec_update(new: &PodSpec, old: Option<&PodSpec>, path: &Fie
     let old_tolerations = old.tolerations.as_deref().unwrap_or_default();
     let new_tolerations = new.tolerations.as_deref().unwrap_or_default();
     if old_tolerations.iter().any(|t| !new_tolerations.contains(t)) {
-        errs.push(FieldError::forbidden(path.child("tolerations"), "existing toleration can not be modified except its tolerationSeconds"));
+        errs.push(FieldError::forbidden(
+            path.child("tolerations"),
+            "existing toleration can not be modified except its tolerationSeconds",
+        ));
     }
     // Copy the mutable fields of the new spec onto the old one: if anything
     // else differs, the two are no longer equal.
@@ -52,7 +55,9 @@ fn validate_deadline_update(new: Option<i64>, old: Option<i64>, path: &FieldPath
         (Some(new), Some(old)) if new > old => {
             errs.push(FieldError::invalid(p, new, "must be less than or equal to previous value"));
         }
-        (None, Some(_)) => errs.push(FieldError::invalid(p, "nil", "must not update from a positive integer to nil value")),
+        (None, Some(_)) => {
+            errs.push(FieldError::invalid(p, "nil", "must not update from a positive integer to nil value"))
+        }
         _ => {}
     }
 }
@@ -92,7 +97,8 @@ mod tests {
         new["restartPolicy"] = json!("Never");
         let errs = check(new, base());
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"));
+        assert!(errs[0]
+            .starts_with("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"));
         let mut new = base();
         new["containers"][0]["ports"] = json!([{"containerPort": 80}]);
         assert_eq!(check(new, base()).len(), 1);
@@ -102,7 +108,10 @@ mod tests {
     fn deadline_only_shrinks_and_tolerations_only_grow() {
         let mut new = base();
         new["activeDeadlineSeconds"] = json!(200);
-        assert_eq!(check(new, base()), vec!["spec.activeDeadlineSeconds: Invalid value: \"200\": must be less than or equal to previous value"]);
+        assert_eq!(
+            check(new, base()),
+            vec!["spec.activeDeadlineSeconds: Invalid value: \"200\": must be less than or equal to previous value"]
+        );
         let mut new = base();
         new["tolerations"] = json!([]);
         let errs = check(new, base());

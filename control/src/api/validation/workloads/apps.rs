@@ -26,7 +26,11 @@ pub fn validate_deployment(d: &Deployment, old: Option<&Deployment>, errs: &mut 
     non_negative(errs, &p.child("revisionHistoryLimit"), spec.revision_history_limit);
     if let Some(deadline) = spec.progress_deadline_seconds {
         if deadline <= spec.min_ready_seconds.unwrap_or(0) {
-            errs.push(FieldError::invalid(p.child("progressDeadlineSeconds"), deadline, "must be greater than minReadySeconds"));
+            errs.push(FieldError::invalid(
+                p.child("progressDeadlineSeconds"),
+                deadline,
+                "must be greater than minReadySeconds",
+            ));
         }
     }
     if let Some(strategy) = &spec.strategy {
@@ -37,7 +41,12 @@ pub fn validate_deployment(d: &Deployment, old: Option<&Deployment>, errs: &mut 
                 sp.child("rollingUpdate"),
                 "may not be specified when strategy `type` is 'Recreate'",
             )),
-            (_, Some(ru)) => validate_rolling_amounts(ru.max_unavailable.as_ref(), ru.max_surge.as_ref(), &sp.child("rollingUpdate"), errs),
+            (_, Some(ru)) => validate_rolling_amounts(
+                ru.max_unavailable.as_ref(),
+                ru.max_surge.as_ref(),
+                &sp.child("rollingUpdate"),
+                errs,
+            ),
             _ => {}
         }
     }
@@ -113,7 +122,12 @@ pub fn validate_daemon_set(ds: &DaemonSet, old: Option<&DaemonSet>, errs: &mut V
         let sp = p.child("updateStrategy");
         one_of(errs, &sp.child("type"), strategy.type_.as_deref(), &["RollingUpdate", "OnDelete"]);
         if let Some(ru) = &strategy.rolling_update {
-            validate_rolling_amounts(ru.max_unavailable.as_ref(), ru.max_surge.as_ref(), &sp.child("rollingUpdate"), errs);
+            validate_rolling_amounts(
+                ru.max_unavailable.as_ref(),
+                ru.max_surge.as_ref(),
+                &sp.child("rollingUpdate"),
+                errs,
+            );
         }
     }
     if let Some(old) = old.and_then(|o| o.spec.as_ref()) {
@@ -171,7 +185,10 @@ mod tests {
     fn selector_must_exist_and_match() {
         let errs = deploy_errors(json!({"template": template(json!({"app": "web"}))}), None);
         assert!(errs[0].starts_with("spec.selector: Invalid value: \"{}\": empty selector is invalid"), "{errs:?}");
-        let errs = deploy_errors(json!({"selector": {"matchLabels": {"app": "api"}}, "template": template(json!({"app": "web"}))}), None);
+        let errs = deploy_errors(
+            json!({"selector": {"matchLabels": {"app": "api"}}, "template": template(json!({"app": "web"}))}),
+            None,
+        );
         assert_eq!(errs, vec!["spec.template.metadata.labels: Invalid value: \"{\"app\":\"web\"}\": `selector` does not match template `labels`"]);
     }
 
@@ -179,20 +196,32 @@ mod tests {
     fn counts_strategy_and_restart_policy() {
         let mut t = template(json!({"app": "web"}));
         t["spec"]["restartPolicy"] = json!("Never");
-        let errs = deploy_errors(json!({"replicas": -1, "selector": {"matchLabels": {"app": "web"}}, "template": t,
-            "strategy": {"type": "Recreate", "rollingUpdate": {}}, "revisionHistoryLimit": -2}), None);
-        assert!(errs[0].starts_with("spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""));
+        let errs = deploy_errors(
+            json!({"replicas": -1, "selector": {"matchLabels": {"app": "web"}}, "template": t,
+            "strategy": {"type": "Recreate", "rollingUpdate": {}}, "revisionHistoryLimit": -2}),
+            None,
+        );
+        assert!(errs[0].starts_with(
+            "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""
+        ));
         assert_eq!(errs[1], "spec.replicas: Invalid value: \"-1\": must be greater than or equal to 0");
         assert_eq!(errs[2], "spec.revisionHistoryLimit: Invalid value: \"-2\": must be greater than or equal to 0");
-        assert_eq!(errs[3], "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'");
-        let errs = deploy_errors(json!({"selector": {"matchLabels": {"app": "web"}}, "template": template(json!({"app": "web"})),
-            "strategy": {"type": "Sideways"}}), None);
+        assert_eq!(
+            errs[3],
+            "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"
+        );
+        let errs = deploy_errors(
+            json!({"selector": {"matchLabels": {"app": "web"}}, "template": template(json!({"app": "web"})),
+            "strategy": {"type": "Sideways"}}),
+            None,
+        );
         assert!(errs[0].starts_with("spec.strategy.type: Unsupported value: \"Sideways\""));
     }
 
     #[test]
     fn selector_is_immutable() {
-        let old = json!({"selector": {"matchLabels": {"app": "web"}}, "template": template(json!({"app": "web", "b": "x"}))});
+        let old =
+            json!({"selector": {"matchLabels": {"app": "web"}}, "template": template(json!({"app": "web", "b": "x"}))});
         let new = json!({"selector": {"matchLabels": {"app": "web", "b": "x"}}, "template": template(json!({"app": "web", "b": "x"}))});
         let errs = deploy_errors(new, Some(old.clone()));
         assert_eq!(errs.len(), 1);
@@ -218,7 +247,10 @@ mod tests {
         }
         let mut errs = Vec::new();
         validate_stateful_set(&changed, Some(&ss), &mut errs);
-        assert!(errs.iter().any(|e| e.field == "spec" && e.detail.starts_with("updates to statefulset spec")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.field == "spec" && e.detail.starts_with("updates to statefulset spec")),
+            "{errs:?}"
+        );
 
         let ds: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "agent"}, "spec": {
             "selector": {"matchLabels": {"app": "agent"}}, "template": template(json!({"app": "agent"})),

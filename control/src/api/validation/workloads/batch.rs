@@ -36,7 +36,10 @@ fn validate_job_spec(spec: &JobSpec, p: &FieldPath, errs: &mut Vec<FieldError>) 
     match restart {
         Some("OnFailure" | "Never") => {}
         Some(other) => errs.push(FieldError::not_supported(restart_path, other, &["OnFailure", "Never"])),
-        None => errs.push(FieldError { detail: "valid values: \"OnFailure\", \"Never\"".into(), ..FieldError::required(restart_path) }),
+        None => errs.push(FieldError {
+            detail: "valid values: \"OnFailure\", \"Never\"".into(),
+            ..FieldError::required(restart_path)
+        }),
     }
     non_negative(errs, &p.child("parallelism"), spec.parallelism);
     non_negative(errs, &p.child("completions"), spec.completions);
@@ -45,9 +48,17 @@ fn validate_job_spec(spec: &JobSpec, p: &FieldPath, errs: &mut Vec<FieldError>) 
     positive(errs, &p.child("activeDeadlineSeconds"), spec.active_deadline_seconds);
     one_of(errs, &p.child("completionMode"), spec.completion_mode.as_deref(), &["NonIndexed", "Indexed"]);
     if spec.completion_mode.as_deref() == Some("Indexed") && spec.completions.is_none() {
-        errs.push(FieldError { detail: "when completion mode is Indexed".into(), ..FieldError::required(p.child("completions")) });
+        errs.push(FieldError {
+            detail: "when completion mode is Indexed".into(),
+            ..FieldError::required(p.child("completions"))
+        });
     }
-    one_of(errs, &p.child("podReplacementPolicy"), spec.pod_replacement_policy.as_deref(), &["TerminatingOrFailed", "Failed"]);
+    one_of(
+        errs,
+        &p.child("podReplacementPolicy"),
+        spec.pod_replacement_policy.as_deref(),
+        &["TerminatingOrFailed", "Failed"],
+    );
 }
 
 pub fn validate_cron_job(cj: &CronJob, errs: &mut Vec<FieldError>) {
@@ -100,12 +111,20 @@ mod tests {
 
     #[test]
     fn jobs() {
-        assert!(job_errors(json!({"template": pod_template("Never"), "parallelism": 2, "completions": 4, "backoffLimit": 6}), None).is_empty());
-        let errs = job_errors(json!({"template": pod_template("Always"), "parallelism": -1, "completionMode": "Indexed"}), None);
+        assert!(job_errors(
+            json!({"template": pod_template("Never"), "parallelism": 2, "completions": 4, "backoffLimit": 6}),
+            None
+        )
+        .is_empty());
+        let errs = job_errors(
+            json!({"template": pod_template("Always"), "parallelism": -1, "completionMode": "Indexed"}),
+            None,
+        );
         assert!(errs[0].starts_with("spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""));
         assert_eq!(errs[1], "spec.parallelism: Invalid value: \"-1\": must be greater than or equal to 0");
         assert_eq!(errs[2], "spec.completions: Required value: when completion mode is Indexed");
-        let errs = job_errors(json!({"template": pod_template("Never"), "selector": {"matchLabels": {"job": "other"}}}), None);
+        let errs =
+            job_errors(json!({"template": pod_template("Never"), "selector": {"matchLabels": {"job": "other"}}}), None);
         assert_eq!(errs.len(), 1);
         assert!(errs[0].ends_with("`selector` does not match template `labels`"));
     }
@@ -123,11 +142,13 @@ mod tests {
     #[test]
     fn cron_jobs() {
         let cron = |schedule: &str, extra: Value| -> Vec<String> {
-            let mut spec = json!({"schedule": schedule, "jobTemplate": {"spec": {"template": pod_template("OnFailure")}}});
+            let mut spec =
+                json!({"schedule": schedule, "jobTemplate": {"spec": {"template": pod_template("OnFailure")}}});
             if let (Some(spec), Value::Object(extra)) = (spec.as_object_mut(), extra) {
                 spec.extend(extra);
             }
-            let cj: CronJob = serde_json::from_value(json!({"metadata": {"name": "c"}, "spec": spec})).expect("cronjob");
+            let cj: CronJob =
+                serde_json::from_value(json!({"metadata": {"name": "c"}, "spec": spec})).expect("cronjob");
             let mut errs = Vec::new();
             validate_cron_job(&cj, &mut errs);
             errs.iter().map(ToString::to_string).collect()

@@ -26,7 +26,9 @@ fn validate_selector_and_template(
     let selector_path = spec.child("selector");
     match selector {
         None => errs.push(FieldError::required(&selector_path)),
-        Some(s) if is_empty(s) => errs.push(FieldError::invalid(&selector_path, render(s), "empty selector is invalid for deployment")),
+        Some(s) if is_empty(s) => {
+            errs.push(FieldError::invalid(&selector_path, render(s), "empty selector is invalid for deployment"))
+        }
         Some(s) => {
             validate_label_selector(s, &selector_path, errs);
             check_selector_matches_template(s, template, spec, errs);
@@ -62,7 +64,12 @@ fn require_restart_always(template: Option<&PodTemplateSpec>, spec: &FieldPath, 
 
 /// `maxSurge`/`maxUnavailable`: a non-negative count or a percentage; when
 /// `is_unavailable`, at most 100%. Returns whether the value is zero.
-fn validate_rollout_amount(value: Option<&IntOrString>, is_unavailable: bool, path: &FieldPath, errs: &mut Vec<FieldError>) -> bool {
+fn validate_rollout_amount(
+    value: Option<&IntOrString>,
+    is_unavailable: bool,
+    path: &FieldPath,
+    errs: &mut Vec<FieldError>,
+) -> bool {
     match value {
         None => false,
         Some(IntOrString::Int(n)) => {
@@ -71,23 +78,25 @@ fn validate_rollout_amount(value: Option<&IntOrString>, is_unavailable: bool, pa
             }
             *n == 0
         }
-        Some(IntOrString::String(s)) => match s.strip_suffix('%').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
-            None => {
-                errs.push(FieldError::invalid(
+        Some(IntOrString::String(s)) => {
+            match s.strip_suffix('%').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
+                None => {
+                    errs.push(FieldError::invalid(
                     path,
                     s,
                     "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
                 ));
-                false
-            }
-            Some(digits) => {
-                let percent: u64 = digits.parse().unwrap_or(u64::MAX);
-                if is_unavailable && percent > 100 {
-                    errs.push(FieldError::invalid(path, s, "must not be greater than 100%"));
+                    false
                 }
-                percent == 0
+                Some(digits) => {
+                    let percent: u64 = digits.parse().unwrap_or(u64::MAX);
+                    if is_unavailable && percent > 100 {
+                        errs.push(FieldError::invalid(path, s, "must not be greater than 100%"));
+                    }
+                    percent == 0
+                }
             }
-        },
+        }
     }
 }
 
@@ -124,10 +133,22 @@ mod tests {
         validate_rolling_amounts(Some(&IntOrString::String("25%".into())), Some(&IntOrString::Int(1)), &p, &mut errs);
         assert!(errs.is_empty());
         validate_rolling_amounts(Some(&IntOrString::Int(0)), Some(&IntOrString::String("0%".into())), &p, &mut errs);
-        validate_rolling_amounts(Some(&IntOrString::String("150%".into())), Some(&IntOrString::String("x".into())), &p, &mut errs);
+        validate_rolling_amounts(
+            Some(&IntOrString::String("150%".into())),
+            Some(&IntOrString::String("x".into())),
+            &p,
+            &mut errs,
+        );
         let rendered: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        assert_eq!(rendered[0], "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"0\": may not be 0 when `maxSurge` is 0");
-        assert_eq!(rendered[1], "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%");
-        assert!(rendered[2].starts_with("spec.strategy.rollingUpdate.maxSurge: Invalid value: \"x\": a valid percent string"));
+        assert_eq!(
+            rendered[0],
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"0\": may not be 0 when `maxSurge` is 0"
+        );
+        assert_eq!(
+            rendered[1],
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"150%\": must not be greater than 100%"
+        );
+        assert!(rendered[2]
+            .starts_with("spec.strategy.rollingUpdate.maxSurge: Invalid value: \"x\": a valid percent string"));
     }
 }

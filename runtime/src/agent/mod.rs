@@ -1,0 +1,3 @@
+//! The node agent (kubelet).
+
+pub mod spec;
