@@ -20,6 +20,8 @@ enum Command {
     Server(ServerArgs),
     /// Run a node agent that joins a server.
     Agent(AgentArgs),
+    /// The node's image store: list, pull, import, remove, garbage-collect.
+    Images(images_cmd::ImagesArgs),
     /// Run a benchmark and print its figures.
     Bench {
         #[command(subcommand)]
@@ -67,9 +69,12 @@ struct AgentArgs {
 enum BenchCommand {
     /// API server on SQLite: creates/s, large lists, watch latency, store churn, idle RSS.
     Api(bench::api::ApiBenchArgs),
+    /// Image pull + unpack, side by side with skopeo copy + umoci unpack.
+    Images(bench::images::BenchImagesArgs),
 }
 
 mod bench;
+mod images_cmd;
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMKUBE_LOG").unwrap_or_else(|_| "info".into());
@@ -85,7 +90,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Agent(_) => anyhow::bail!(
             "the node agent is not part of this build yet: run `wasmkube server` (a control plane without nodes)"
         ),
+        Command::Images(args) => images_cmd::run(args).await,
         Command::Bench { what: BenchCommand::Api(args) } => bench::api::run(args).await,
+        Command::Bench { what: BenchCommand::Images(args) } => bench::images::run(args).await,
     }
 }
 

@@ -1,4 +1,5 @@
 //! `wasmkube bench ...`: benchmarks that print their figures.
 
 pub mod api;
+pub mod images;
 mod harness;

@@ -8,3 +8,4 @@ mod kubectl_get;
 mod bad_input;
 mod durability;
 mod kube_client;
+mod server_lifecycle;

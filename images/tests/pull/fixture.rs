@@ -50,7 +50,9 @@ fn start() -> Registries {
         script = infra("registry.sh").display(),
         dir = dir.display()
     );
-    Command::new("setsid").args(["sh", "-c", &watcher]).spawn().expect("spawn registry watcher");
+    // `setsid` forks the watcher into its own session and exits at once; reap that parent.
+    let mut launcher = Command::new("setsid").args(["--fork", "sh", "-c", &watcher]).spawn().expect("spawn registry watcher");
+    launcher.wait().expect("wait for setsid");
     run(Command::new(infra("build-test-images.sh")).arg(&dir));
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect(f).trim().to_owned();
     Registries { plain: read("plain.addr"), auth: read("auth.addr"), password: read("auth.password"), dir }

@@ -72,6 +72,8 @@ pub(super) fn cases() -> Vec<Case> {
         case("secret data that is not base64", Method::POST, SECRETS)
             .json(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b64"}, "data": {"k": "not base64!"}}))
             .expect(400, "BadRequest", "base64"),
+        // Upstream's storage refuses this with a 500 ("resourceVersion should not be set on
+        // objects to be created"); bad input must never be a 500, so the honest answer is 400.
         case("resourceVersion set on create", Method::POST, CONFIGMAPS)
             .json(with(cm(), "/metadata/resourceVersion", json!("12345")))
             .expect(400, "BadRequest", "resourceVersion"),

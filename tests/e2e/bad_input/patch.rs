@@ -23,7 +23,7 @@ pub(super) fn cases() -> Vec<Case> {
         patch("JSON patch with an unknown op", JSON_PATCH, r#"[{"op": "frobnicate", "path": "/data/a"}]"#)
             .expect(422, "Invalid", "frobnicate"),
         patch("JSON patch whose test fails", JSON_PATCH, r#"[{"op": "test", "path": "/data/a", "value": "never"}]"#)
-            .expect(422, "Invalid", "test"),
+            .expect(422, "Invalid", "test|/data/a"),
         patch("JSON patch removing a missing path", JSON_PATCH, r#"[{"op": "remove", "path": "/data/zzz"}]"#)
             .expect(422, "Invalid", "/data/zzz"),
         patch("malformed merge patch", MERGE, r#"{"data": {"#).expect(400, "BadRequest", "json"),

@@ -32,19 +32,15 @@ pub async fn fetch(store: &dyn Store, r: &ResourceRef) -> Result<StoredObject, A
         .ok_or_else(|| ApiError::NotFound(target(r)))
 }
 
-pub fn include_object(ctx: &Ctx) -> IncludeObject {
-    match ctx.query.include_object.as_deref() {
-        Some("None") => IncludeObject::None,
-        Some("Object") => IncludeObject::Object,
-        _ => IncludeObject::Metadata,
-    }
+pub fn include_object(ctx: &Ctx) -> Result<IncludeObject, ApiError> {
+    ctx.query.include_object.as_deref().unwrap_or_default().parse().map_err(|e: crate::api::table::UnknownIncludeObject| ApiError::BadRequest(e.to_string()))
 }
 
 pub async fn get(state: &ApiState, r: &ResourceRef, ctx: &Ctx) -> Result<Response, ApiError> {
     let obj = fetch(state.store.as_ref(), r).await?;
     if ctx.wants_table() {
         let meta = json!({"resourceVersion": obj.revision.to_string()});
-        let t = table::table(r.rt, &[obj.value.as_ref()], include_object(ctx), meta, jiff::Timestamp::now());
+        let t = table::table(r.rt, &[obj.value.as_ref()], include_object(ctx)?, meta, jiff::Timestamp::now());
         return Ok(response::json(StatusCode::OK, &t));
     }
     Ok(response::raw_json(StatusCode::OK, obj.raw.clone()))
@@ -139,7 +135,7 @@ pub async fn list(state: &ApiState, r: &ResourceRef, ctx: &Ctx) -> Result<Respon
             meta["continue"] = json!(t);
         }
         let objs: Vec<&Value> = items.iter().map(|o| o.value.as_ref()).collect();
-        let t = table::table(r.rt, &objs, include_object(ctx), meta, jiff::Timestamp::now());
+        let t = table::table(r.rt, &objs, include_object(ctx)?, meta, jiff::Timestamp::now());
         return Ok(response::json(StatusCode::OK, &t));
     }
     let refs: Vec<&StoredObject> = items.iter().collect();

@@ -69,7 +69,7 @@ fn classify(filter: &Filter, ev: &WatchEvent) -> Option<&'static str> {
 
 pub async fn watch(state: &ApiState, r: &ResourceRef, ctx: &Ctx) -> Result<Response, ApiError> {
     let filter = Filter::from_ctx(ctx)?;
-    let how = if ctx.wants_table() { Render::Table(include_object(ctx)) } else { Render::Object };
+    let how = if ctx.wants_table() { Render::Table(include_object(ctx)?) } else { Render::Object };
     let exact_key = r.name.as_ref().map(|_| r.key());
     let prefix = r.rt.prefix_in(r.namespace.as_deref());
     let store = state.store.clone();

@@ -121,9 +121,10 @@ impl SqliteStore {
         let mut conn = schema::open_writer(path, options.wal_size_limit).await?;
         let loaded = schema::load(&mut conn).await?;
         let readers = schema::open_readers(path, options.read_connections).await?;
+        let (publisher, feed) = watch::feed(options.watch_backlog);
         let shared = Arc::new(Shared {
             index: Index::new(loaded.objects, loaded.revision),
-            feed: Feed::new(options.watch_backlog),
+            feed,
             compacted: AtomicI64::new(loaded.compacted),
             compaction_wanted: Notify::new(),
         });
@@ -136,15 +137,8 @@ impl SqliteStore {
         // Enough room for every caller of a busy server to have one write in
         // flight; beyond that, callers wait for the writer (back-pressure).
         let (sender, requests) = mpsc::channel(options.max_batch.max(1) * 8);
-        let writer = Writer::new(
-            conn,
-            requests,
-            shared.clone(),
-            options.max_batch,
-            retention.max_revisions + step,
-            loaded.revision,
-            loaded.compacted,
-        );
+        let writer =
+            Writer::new(conn, requests, shared.clone(), publisher, options.max_batch, retention.max_revisions + step);
         tokio::spawn(writer.run());
         let (stop, stopped) = oneshot::channel();
         let compactor = Compactor {

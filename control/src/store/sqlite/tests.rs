@@ -219,6 +219,17 @@ async fn a_watcher_that_falls_behind_is_cut_off() {
 }
 
 #[tokio::test]
+async fn closing_ends_open_watches_and_refuses_new_ones() {
+    let f = open().await;
+    let mut stream = f.store.watch("", 0).await.expect("watch");
+    f.store.create("q/a", object("a")).await.expect("create");
+    f.store.close().await;
+    assert_eq!(next_event(&mut stream).await.object.revision, 1, "events before close are delivered");
+    assert!(tokio::time::timeout(WAIT, stream.next()).await.expect("ends promptly").is_none());
+    assert!(matches!(f.store.watch("", 0).await, Err(StoreError::Backend(_))));
+}
+
+#[tokio::test]
 async fn reopening_keeps_objects_history_and_revision() {
     let f = open().await;
     f.store.create("r/a", object("a")).await.expect("create a");
@@ -356,7 +367,7 @@ async fn compaction_returns_freed_pages_to_the_file_system() {
     f.store.compact(f.store.current_revision()).await.expect("compact");
     let (after, free) = pages().await;
     // The log held about half of the pages; they must be gone, not just free.
-    assert!(after < before * 2 / 3, "page count {before} -> {after}");
+    assert!(after < before * 2 / 3, "page count {before} -> {after}, free {free}");
     assert!(free < 16, "{free} pages left on the freelist");
 }
 

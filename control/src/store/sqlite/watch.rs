@@ -24,24 +24,35 @@ use crate::store::{Revision, StoreError, WatchEvent, WatchStream};
 /// The events of one committed transaction, in revision order.
 type Batch = Arc<[WatchEvent]>;
 
-pub(super) struct Feed {
+/// A bounded feed: `backlog` is how many batches a watcher may lag behind
+/// before it is cut off.
+pub(super) fn feed(backlog: usize) -> (Publisher, Feed) {
+    let (sender, _) = broadcast::channel(backlog.max(1));
+    let feed = Feed { sender: sender.downgrade() };
+    (Publisher { sender }, feed)
+}
+
+/// The sending side, owned by the writer: when the writer stops, the sender
+/// goes with it and every open watch ends.
+pub(super) struct Publisher {
     sender: broadcast::Sender<Batch>,
 }
 
-impl Feed {
-    /// `backlog`: how many batches a watcher may lag behind before it is cut off.
-    pub(super) fn new(backlog: usize) -> Self {
-        let (sender, _) = broadcast::channel(backlog.max(1));
-        Feed { sender }
-    }
-
+impl Publisher {
     pub(super) fn publish(&self, events: Vec<WatchEvent>) {
         if !events.is_empty() {
             // An error only means that nobody is watching right now.
             let _ = self.sender.send(events.into());
         }
     }
+}
 
+/// The subscribing side, shared with store handles.
+pub(super) struct Feed {
+    sender: broadcast::WeakSender<Batch>,
+}
+
+impl Feed {
     /// Open a watch of keys under `prefix` for revisions above `after`.
     pub(super) async fn watch(
         &self,
@@ -50,7 +61,7 @@ impl Feed {
         prefix: &str,
         after: Revision,
     ) -> Result<WatchStream, StoreError> {
-        let live = self.sender.subscribe();
+        let live = self.sender.upgrade().ok_or(SqliteError::Closed)?.subscribe();
         // Anything above the index's revision has not been published yet, so
         // the subscription will see it: a watch from "now" skips SQLite.
         let replayed = if after >= index.revision() { Vec::new() } else { replay(reader, prefix, after).await? };

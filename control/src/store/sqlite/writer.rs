@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::error::SqliteError;
 use super::mutation::Mutation;
 use super::object::kind_code;
+use super::watch::Publisher;
 use super::Shared;
 use crate::store::{EventKind, Revision, StoreError, StoredObject, WatchEvent};
 
@@ -41,6 +42,7 @@ pub(super) struct Writer {
     conn: SqliteConnection,
     requests: mpsc::Receiver<Request>,
     shared: Arc<Shared>,
+    publisher: Publisher,
     max_batch: usize,
     /// Log length (in revisions) above which the compactor is woken early.
     log_limit: Revision,
@@ -60,16 +62,18 @@ struct Batch {
 }
 
 impl Writer {
+    /// A writer continuing from the state in `shared`.
     pub(super) fn new(
         conn: SqliteConnection,
         requests: mpsc::Receiver<Request>,
         shared: Arc<Shared>,
+        publisher: Publisher,
         max_batch: usize,
         log_limit: Revision,
-        revision: Revision,
-        compacted: Revision,
     ) -> Self {
-        Writer { conn, requests, shared, max_batch: max_batch.max(1), log_limit, revision, compacted }
+        let revision = shared.index.revision();
+        let compacted = shared.compacted.load(Ordering::Acquire);
+        Writer { conn, requests, shared, publisher, max_batch: max_batch.max(1), log_limit, revision, compacted }
     }
 
     /// Serve requests until every sender is gone or `Close` arrives.
@@ -186,11 +190,12 @@ impl Writer {
             self.compacted = compact_to;
             self.shared.compacted.store(compact_to, Ordering::Release);
         }
-        answer_compactions(batch.compact_replies, || Ok(()));
-        self.shared.feed.publish(batch.events);
+        self.publisher.publish(batch.events);
         if batch.compact_to.is_some() {
             self.vacuum().await;
         }
+        // Compaction is answered once its space is back with the file system.
+        answer_compactions(batch.compact_replies, || Ok(()));
         if self.revision - self.compacted > self.log_limit {
             self.shared.compaction_wanted.notify_one();
         }

@@ -1,0 +1,203 @@
+//! `GET /exec/{ns}/{pod}/{container}?command=..`: `kubectl exec` over a
+//! WebSocket speaking `v5.channel.k8s.io`. Each binary message starts with
+//! its channel: 0 stdin, 1 stdout, 2 stderr, 3 the final status, 4 resize,
+//! 255 close (the client's stdin hit EOF). The command runs through
+//! [`ContainerRuntime::exec`](crate::cri::ContainerRuntime::exec).
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::{AgentState, ServerError};
+use crate::cri::ExecIo;
+
+pub const PROTOCOL: &str = "v5.channel.k8s.io";
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const STATUS: u8 = 3;
+const CLOSE: u8 = 255;
+
+/// What the client asked for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub command: Vec<String>,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+impl ExecRequest {
+    pub fn parse(raw: &str) -> Result<Self, ServerError> {
+        let mut request = ExecRequest::default();
+        for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+            let flag = value == "true" || value == "1";
+            match key.as_ref() {
+                "command" => request.command.push(value.into_owned()),
+                "stdin" => request.stdin = flag,
+                "stdout" => request.stdout = flag,
+                "stderr" => request.stderr = flag,
+                "tty" => request.tty = flag,
+                _ => {}
+            }
+        }
+        if request.command.is_empty() {
+            return Err(ServerError::BadRequest("you must specify at least one command for the container".into()));
+        }
+        Ok(request)
+    }
+}
+
+/// The status message that ends a session, as kubectl reads it.
+pub fn exit_status(code: Result<i32, String>) -> serde_json::Value {
+    match code {
+        Ok(0) => serde_json::json!({ "metadata": {}, "status": "Success" }),
+        Ok(code) => serde_json::json!({
+            "metadata": {},
+            "status": "Failure",
+            "message": format!("command terminated with non-zero exit code: error executing command, exit status {code}"),
+            "reason": "NonZeroExitCode",
+            "details": { "causes": [ { "reason": "ExitCode", "message": code.to_string() } ] }
+        }),
+        Err(message) => serde_json::json!({ "metadata": {}, "status": "Failure", "message": message, "reason": "InternalError" }),
+    }
+}
+
+pub async fn exec(
+    State(state): State<AgentState>,
+    Path((namespace, pod, container)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ServerError> {
+    let request = ExecRequest::parse(raw.as_deref().unwrap_or(""))?;
+    let live = state.live.get(&namespace, &pod).ok_or_else(|| ServerError::NotFound(format!("pod {namespace}/{pod} is not on this node")))?;
+    let runtime = live.runtime.clone().ok_or_else(|| ServerError::BadRequest(format!("pod {pod:?} has not started yet")))?;
+    let id = live
+        .containers
+        .get(&container)
+        .and_then(|c| c.id.clone())
+        .ok_or_else(|| ServerError::BadRequest(format!("container {container:?} in pod {pod:?} is not running")))?;
+    Ok(upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| async move {
+        session(socket, request, move |io, argv| async move { runtime.exec(&id, argv, io).await.map_err(|e| e.to_string()) }).await;
+    }))
+}
+
+/// Bridges one WebSocket to one exec call.
+async fn session<F, Fut>(socket: WebSocket, request: ExecRequest, run: F)
+where
+    F: FnOnce(ExecIo, Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<i32, String>>,
+{
+    let (mut sink, mut incoming) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(32);
+    let sender = tokio::spawn(async move {
+        while let Some(message) = out_rx.recv().await {
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let (stdin_reader, stdin_writer) = if request.stdin {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        (Some(theirs), Some(ours))
+    } else {
+        (None, None)
+    };
+    let reader = tokio::spawn(async move {
+        let mut stdin = stdin_writer;
+        while let Some(Ok(message)) = incoming.next().await {
+            let Message::Binary(data) = message else {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+                continue;
+            };
+            match data.first() {
+                Some(&STDIN) => {
+                    if let Some(pipe) = stdin.as_mut() {
+                        if pipe.write_all(&data[1..]).await.is_err() {
+                            stdin = None;
+                        }
+                    }
+                }
+                // [255, 0]: the client closed stdin.
+                Some(&CLOSE) if data.get(1) == Some(&STDIN) => stdin = None,
+                _ => {}
+            }
+        }
+    });
+
+    let mut pumps = Vec::new();
+    let mut pipe_for = |wanted: bool, channel: u8| -> Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        if !wanted {
+            return None;
+        }
+        let (writer, reader) = tokio::io::duplex(64 * 1024);
+        pumps.push(tokio::spawn(pump(reader, channel, out_tx.clone())));
+        Some(Box::new(writer))
+    };
+    // With a tty, kubectl does not ask for stderr: the terminal carries both.
+    let io = ExecIo {
+        stdout: pipe_for(request.stdout, STDOUT),
+        stderr: pipe_for(request.stderr && !request.tty, STDERR),
+        stdin: stdin_reader.map(|r| Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
+        tty: request.tty,
+    };
+    let result = run(io, request.command).await;
+    for pump in pumps {
+        let _ = pump.await;
+    }
+    let mut status = vec![STATUS];
+    status.extend(exit_status(result).to_string().into_bytes());
+    let _ = out_tx.send(Message::Binary(Bytes::from(status))).await;
+    drop(out_tx);
+    reader.abort();
+    let _ = sender.await;
+}
+
+/// Copies one output stream into channel-prefixed messages until its writer is dropped.
+async fn pump(mut reader: tokio::io::DuplexStream, channel: u8, out: mpsc::Sender<Message>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let mut frame = Vec::with_capacity(n + 1);
+                frame.push(channel);
+                frame.extend_from_slice(&buf[..n]);
+                if out.send(Message::Binary(Bytes::from(frame))).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_repeated_commands() {
+        let request = ExecRequest::parse("command=ls&command=-la&container=c1&stderr=true&stdout=true").expect("parses");
+        assert_eq!(request.command, ["ls", "-la"]);
+        assert!(request.stdout && request.stderr && !request.stdin && !request.tty);
+        assert!(ExecRequest::parse("stdout=true").is_err());
+    }
+
+    #[test]
+    fn statuses_match_what_kubectl_reads() {
+        assert_eq!(exit_status(Ok(0))["status"], "Success");
+        let failed = exit_status(Ok(3));
+        assert_eq!(failed["reason"], "NonZeroExitCode");
+        assert_eq!(failed["details"]["causes"][0]["reason"], "ExitCode");
+        assert_eq!(failed["details"]["causes"][0]["message"], "3");
+    }
+}
