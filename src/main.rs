@@ -53,14 +53,21 @@ struct ServerArgs {
 
 #[derive(clap::Args)]
 struct AgentArgs {
+    /// The API server, e.g. https://127.0.0.1:6443.
     #[arg(long)]
     server: String,
+    /// The node join token (the server's DATA/node.token).
     #[arg(long)]
     token_file: PathBuf,
+    /// The cluster CA certificate; defaults to pki/ca.crt beside the token file.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// This node's own state: images, pods, logs.
     #[arg(long)]
     data_dir: PathBuf,
     #[arg(long)]
     node_name: Option<String>,
+    /// Registries to reach over plain HTTP (HOST:PORT).
     #[arg(long)]
     insecure_registry: Vec<String>,
 }
@@ -75,6 +82,7 @@ enum BenchCommand {
 
 mod bench;
 mod images_cmd;
+mod node;
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMKUBE_LOG").unwrap_or_else(|_| "info".into());
@@ -87,9 +95,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => server(args).await,
-        Command::Agent(_) => anyhow::bail!(
-            "the node agent is not part of this build yet: run `wasmkube server` (a control plane without nodes)"
-        ),
+        Command::Agent(args) => agent(args).await,
         Command::Images(args) => images_cmd::run(args).await,
         Command::Bench { what: BenchCommand::Api(args) } => bench::api::run(args).await,
         Command::Bench { what: BenchCommand::Images(args) } => bench::images::run(args).await,
@@ -97,22 +103,73 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
-    if args.node_name.is_some() || !args.insecure_registry.is_empty() {
-        tracing::warn!("--node-name and --insecure-registry take effect once the node agent lands; ignored for now");
-    }
-    if !args.disable_agent {
-        tracing::warn!("this build has no node agent yet: serving the control plane only");
-    }
-    let config = control::server::ServerConfig { data_dir: args.data_dir, listen: args.listen, datastore: args.datastore };
-    control::server::run(config, shutdown_signal(), |running| {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let config = control::server::ServerConfig { data_dir: args.data_dir.clone(), listen: args.listen, datastore: args.datastore };
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(control::server::run(config, until(stopped.clone()), move |running| {
         let kubeconfig = running.kubeconfig.canonicalize().unwrap_or_else(|_| running.kubeconfig.clone());
         println!("wasmkube API server ready on https://{}", running.addr);
         println!("Point kubectl at it:");
         println!("  export KUBECONFIG={}", kubeconfig.display());
         println!("  kubectl get namespaces");
-    })
-    .await
-    .context("the API server stopped")
+        let _ = ready_tx.send((format!("https://{}", running.addr), running.ca_pem.clone(), running.node_token.clone()));
+    }));
+    let Ok((url, ca_pem, token)) = ready_rx.await else {
+        return server.await?.context("the API server did not start");
+    };
+    let node = (!args.disable_agent).then(|| {
+        let settings = node::NodeSettings {
+            server_url: url,
+            ca_pem,
+            token,
+            data_dir: args.data_dir.clone(),
+            node_name: args.node_name.clone(),
+            insecure_registries: args.insecure_registry.clone(),
+        };
+        let stopped = stopped.clone();
+        // A node that fails is logged; the control plane keeps serving.
+        tokio::spawn(async move {
+            if let Err(e) = node::run(settings, until(stopped)).await {
+                tracing::error!("{e:#}");
+            }
+        })
+    });
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    if let Some(node) = node {
+        let _ = node.await;
+    }
+    server.await?.context("the API server stopped")
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let token = std::fs::read_to_string(&args.token_file)
+        .with_context(|| format!("reading the token file {}", args.token_file.display()))?
+        .trim()
+        .to_string();
+    let ca_file = args.ca_file.clone().unwrap_or_else(|| {
+        args.token_file.parent().unwrap_or(std::path::Path::new(".")).join("pki/ca.crt")
+    });
+    let ca_pem = std::fs::read_to_string(&ca_file)
+        .with_context(|| format!("reading the cluster CA {} (pass --ca-file)", ca_file.display()))?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let settings = node::NodeSettings {
+        server_url: args.server,
+        ca_pem,
+        token,
+        data_dir: args.data_dir,
+        node_name: args.node_name,
+        insecure_registries: args.insecure_registry,
+    };
+    let node = tokio::spawn(node::run(settings, until(stopped)));
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    node.await?
+}
+
+/// Resolves once `stop` turns true.
+async fn until(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -335,6 +335,9 @@ impl ApiError {
             StoreError::Compacted { requested, oldest } => ApiError::Gone(format!(
                 "too old resource version: {requested} ({oldest})"
             )),
+            StoreError::WatcherTooSlow { last_delivered } => ApiError::Gone(format!(
+                "the watch fell too far behind after resource version {last_delivered}: list again and watch from there"
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }

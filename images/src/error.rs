@@ -72,6 +72,14 @@ pub enum ImageError {
     #[error("cannot import {path:?}: {reason}")]
     Import { path: PathBuf, reason: String },
 
+    /// Mounting (or unmounting) a container's root filesystem failed.
+    #[error("root filesystem at {target:?}: {source}")]
+    Mount {
+        target: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A filesystem operation on the data dir failed.
     #[error("{path:?}: {source}")]
     Io {

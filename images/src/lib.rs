@@ -27,3 +27,4 @@ pub use reference::ImageRef;
 pub use registry::auth::{Credentials, Keyring};
 pub use registry::RegistryOptions;
 pub use service::{Content, ImageService, LocalImage, PullOutcome};
+pub use unpack::{mount_rootfs, unmount_rootfs, Snapshot, SnapshotBackend, SnapshotLayout};

@@ -17,7 +17,7 @@ use crate::records::{now, ImageKind, ImageRecord, Records};
 use crate::reference::ImageRef;
 use crate::registry::auth::Keyring;
 use crate::registry::{Remote, RegistryOptions, Resolved};
-use crate::unpack::{LayerSource, Snapshot, SnapshotStore};
+use crate::unpack::{LayerSource, Snapshot, SnapshotBackend, SnapshotStore};
 use crate::wasm;
 
 /// What a runtime gets for an image.
@@ -57,13 +57,27 @@ pub struct ImageService {
 }
 
 impl ImageService {
-    /// Opens (creating) the store under `data_dir/images`.
+    /// Opens (creating) the store under `data_dir/images`, with overlay snapshots if a probe
+    /// mount works there and full copies otherwise.
     pub fn open(data_dir: &Path, options: RegistryOptions) -> Result<Self> {
+        Self::open_inner(data_dir, options, None)
+    }
+
+    /// Opens (creating) the store under `data_dir/images` with the given snapshot backend.
+    pub fn open_with_backend(data_dir: &Path, options: RegistryOptions, backend: SnapshotBackend) -> Result<Self> {
+        Self::open_inner(data_dir, options, Some(backend))
+    }
+
+    fn open_inner(data_dir: &Path, options: RegistryOptions, backend: Option<SnapshotBackend>) -> Result<Self> {
         let root = data_dir.join("images");
         std::fs::create_dir_all(&root).map_err(ImageError::io(&root))?;
+        let snapshots = root.join("snapshots");
         Ok(Self {
             blobs: BlobStore::open(root.join("blobs"))?,
-            snapshots: SnapshotStore::open(root.join("snapshots"))?,
+            snapshots: match backend {
+                Some(backend) => SnapshotStore::open_with(snapshots, backend)?,
+                None => SnapshotStore::open(snapshots)?,
+            },
             records: Records::open(root.join("records.json"))?,
             root,
             options,
@@ -74,6 +88,11 @@ impl ImageService {
     /// The store's directory (`<data dir>/images`).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// How this store keeps root filesystem snapshots.
+    pub fn snapshot_backend(&self) -> SnapshotBackend {
+        self.snapshots.backend()
     }
 
     /// The blob store (read access for tools and tests).

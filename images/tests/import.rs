@@ -7,6 +7,10 @@ use std::path::Path;
 
 use images::{Content, Digest, ImageError, ImageRef, ImageService, RegistryOptions};
 
+#[path = "support/container.rs"]
+mod container;
+use container::Container;
+
 const MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
 fn store() -> (tempfile::TempDir, ImageService) {
@@ -77,7 +81,8 @@ async fn oci_layout_directory_and_tar_import() {
     assert_eq!(records[0].name, "registry.local/hand/made:1.0");
     assert_eq!(records[0].run.working_dir.as_deref(), Some("/etc"));
     let Content::Rootfs(snap) = store.prepare(&records[0]).await.unwrap().content else { panic!("a rootfs") };
-    assert_eq!(std::fs::read(snap.rootfs.join("etc/motd")).unwrap(), b"hello");
+    let container = Container::mount(&snap, &dir.path().join("container"));
+    assert_eq!(std::fs::read(container.path("etc/motd")).unwrap(), b"hello");
 
     // The same layout as a tar (`oci-archive`), imported under another name into a fresh store.
     let tar_path = dir.path().join("layout.tar");
@@ -123,7 +128,7 @@ async fn docker_archive_import() {
     let records = store.import(&tar_path, None).await.unwrap();
     assert_eq!(records[0].name, "docker.io/library/tools:1");
     let Content::Rootfs(snap) = store.prepare(&records[0]).await.unwrap().content else { panic!("a rootfs") };
-    assert!(snap.rootfs.join("bin/tool").is_file());
+    assert!(Container::mount(&snap, &dir.path().join("container")).path("bin/tool").is_file());
 }
 
 #[tokio::test]

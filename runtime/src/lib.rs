@@ -5,3 +5,4 @@ pub mod agent;
 pub mod cri;
 pub mod logs;
 pub mod wasm;
+pub mod linux;

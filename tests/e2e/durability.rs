@@ -130,17 +130,24 @@ async fn kill_9_mid_write_loses_no_acknowledged_create() {
         changed.iter().take(20).collect::<Vec<_>>()
     );
 
-    eprintln!("durability: {} creates acknowledged by {WRITERS} writers before kill -9; all intact after restart", acked.len());
+    eprintln!(
+        "durability: {} creates acknowledged by {WRITERS} writers before kill -9; all intact after restart",
+        acked.len()
+    );
 
     // The server takes new writes, and its revision never goes back: a new
     // write gets a resourceVersion above every one handed out before the kill.
-    let resp = http.post(server.path(CONFIGMAPS)).bearer_auth(&server.token).json(&configmap("after-restart")).send().await;
+    let resp =
+        http.post(server.path(CONFIGMAPS)).bearer_auth(&server.token).json(&configmap("after-restart")).send().await;
     let resp = resp.expect("POST after restart");
     assert_eq!(resp.status(), StatusCode::CREATED, "create after restart");
     let body: Value = resp.json().await.expect("object JSON");
     let new_rv = revision(body["metadata"]["resourceVersion"].as_str().unwrap_or_default());
     let max_acked = acked.values().map(|a| revision(&a.resource_version)).max().unwrap_or(0);
-    assert!(new_rv > max_acked, "revision went back after restart: new write got {new_rv}, pre-kill writes reached {max_acked}");
+    assert!(
+        new_rv > max_acked,
+        "revision went back after restart: new write got {new_rv}, pre-kill writes reached {max_acked}"
+    );
 
     let list: Value = http
         .get(server.path(CONFIGMAPS))
@@ -152,7 +159,11 @@ async fn kill_9_mid_write_loses_no_acknowledged_create() {
         .await
         .expect("list JSON");
     let listed = list["items"].as_array().map(|i| i.len()).unwrap_or(0);
-    assert!(listed > acked.len(), "list after restart has {listed} configmaps, {} were acknowledged plus one new", acked.len());
+    assert!(
+        listed > acked.len(),
+        "list after restart has {listed} configmaps, {} were acknowledged plus one new",
+        acked.len()
+    );
 }
 
 async fn post(server: &Server, http: &reqwest::Client, name: &str) -> String {
@@ -175,7 +186,12 @@ async fn watch_resumes_after_restart_from_a_pre_kill_resource_version() {
 
     let watch_url = server.path(&format!("{CONFIGMAPS}?watch=true&resourceVersion={from}&timeoutSeconds=20"));
     let resp = http.get(watch_url).bearer_auth(&server.token).send().await.expect("watch request");
-    assert_eq!(resp.status(), StatusCode::OK, "watch from pre-kill resourceVersion {from}: {}", resp.text().await.unwrap_or_default());
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "watch from pre-kill resourceVersion {from}: {}",
+        resp.text().await.unwrap_or_default()
+    );
     let mut stream = resp.bytes_stream();
 
     // Live events after the restart, on top of the one committed before it.

@@ -13,13 +13,37 @@ pub struct Server {
     /// `https://127.0.0.1:PORT`
     pub url: String,
     pub token: String,
+    /// Run the embedded node agent (the default `start` disables it).
+    with_agent: bool,
 }
 
 impl Server {
     /// A fresh server with an empty data dir.
     pub fn start() -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new() };
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: false };
+        s.launch("127.0.0.1:0");
+        s
+    }
+
+    /// A fresh server with its embedded node agent, whose image store already holds the
+    /// sample wasm modules as `local/<name>:1.0` (pods use them with `imagePullPolicy: Never`).
+    pub fn start_with_agent() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true };
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm");
+        for name in ["hello", "crasher", "logger", "memhog", "emptydir"] {
+            let status = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
+                .args(["images", "--data-dir"])
+                .arg(s.data_dir())
+                .arg("import")
+                .arg(samples.join(format!("{name}.wasm")))
+                .args(["--tag", &format!("local/{name}:1.0")])
+                .stdout(Stdio::null())
+                .status()
+                .expect("run wasmkube images import");
+            assert!(status.success(), "importing {name}.wasm");
+        }
         s.launch("127.0.0.1:0");
         s
     }
@@ -35,7 +59,9 @@ impl Server {
     /// Start the server process on `listen` over this server's data dir.
     fn launch(&mut self, listen: &str) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
-            .args(["server", "--disable-agent", "--listen", listen, "--data-dir"])
+            .args(["server", "--listen", listen])
+            .args((!self.with_agent).then_some("--disable-agent"))
+            .arg("--data-dir")
             .arg(self.data_dir())
             .env("WASMKUBE_LOG", "warn")
             .stdout(Stdio::piped())

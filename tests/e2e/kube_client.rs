@@ -66,7 +66,8 @@ async fn configmap_create_list_patch_apply_replace_delete() {
     assert_eq!(merged.metadata.labels.unwrap_or_default().get("via").map(String::as_str), Some("merge"));
 
     let applied_doc = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kc"}, "data": {"b": "2"}});
-    let applied = api.patch("kc", &PatchParams::apply("mgr"), &Patch::Apply(applied_doc)).await.expect("server-side apply");
+    let applied =
+        api.patch("kc", &PatchParams::apply("mgr"), &Patch::Apply(applied_doc)).await.expect("server-side apply");
     let data = data_of(&applied);
     assert_eq!(
         (data.get("a").map(String::as_str), data.get("b").map(String::as_str)),
@@ -74,9 +75,15 @@ async fn configmap_create_list_patch_apply_replace_delete() {
         "apply by mgr adds b and keeps a, which the creator owns: {data:?}"
     );
 
-    let fresh_doc = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kc-applied"}, "data": {"x": "y"}});
-    let fresh = api.patch("kc-applied", &PatchParams::apply("mgr"), &Patch::Apply(fresh_doc)).await.expect("apply creates");
-    assert_eq!(data_of(&fresh).get("x").map(String::as_str), Some("y"), "server-side apply of a missing object creates it");
+    let fresh_doc =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kc-applied"}, "data": {"x": "y"}});
+    let fresh =
+        api.patch("kc-applied", &PatchParams::apply("mgr"), &Patch::Apply(fresh_doc)).await.expect("apply creates");
+    assert_eq!(
+        data_of(&fresh).get("x").map(String::as_str),
+        Some("y"),
+        "server-side apply of a missing object creates it"
+    );
 
     // `created` carries the resourceVersion from before both patches.
     let mut stale = created.clone();
@@ -95,7 +102,11 @@ async fn configmap_create_list_patch_apply_replace_delete() {
 /// One watcher event, reduced to what the test compares.
 fn describe(ev: &watcher::Event<ConfigMap>) -> String {
     let show = |verb: &str, cm: &ConfigMap| {
-        format!("{verb} {} v={}", cm.metadata.name.as_deref().unwrap_or("?"), data_of(cm).get("v").cloned().unwrap_or_default())
+        format!(
+            "{verb} {} v={}",
+            cm.metadata.name.as_deref().unwrap_or("?"),
+            data_of(cm).get("v").cloned().unwrap_or_default()
+        )
     };
     match ev {
         watcher::Event::Apply(cm) => show("apply", cm),
@@ -185,7 +196,11 @@ async fn deployment_comes_back_with_api_defaults() {
         assert_eq!(pod.restart_policy.as_deref(), Some("Always"), "{what}: template restartPolicy");
         let c = &pod.containers[0];
         assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"), "{what}: imagePullPolicy for a tagged image");
-        assert_eq!(c.termination_message_path.as_deref(), Some("/dev/termination-log"), "{what}: terminationMessagePath");
+        assert_eq!(
+            c.termination_message_path.as_deref(),
+            Some("/dev/termination-log"),
+            "{what}: terminationMessagePath"
+        );
         assert_eq!(d.metadata.generation, Some(1), "{what}: generation");
     }
 }
@@ -194,7 +209,9 @@ async fn deployment_comes_back_with_api_defaults() {
 async fn pod_list_filters_by_label_selector() {
     let server = Server::start();
     let api: Api<Pod> = Api::namespaced(client(&server).await, "default");
-    for (name, labels) in [("p-a1", json!({"app": "a", "tier": "fe"})), ("p-a2", json!({"app": "a"})), ("p-b", json!({"app": "b"}))] {
+    for (name, labels) in
+        [("p-a1", json!({"app": "a", "tier": "fe"})), ("p-a2", json!({"app": "a"})), ("p-b", json!({"app": "b"}))]
+    {
         let pod: Pod = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "labels": labels},

@@ -9,3 +9,4 @@ mod bad_input;
 mod durability;
 mod kube_client;
 mod server_lifecycle;
+mod wasm_pods;

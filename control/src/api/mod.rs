@@ -2,6 +2,7 @@
 //! (validation, defaults, tables, patches) and the generic handlers.
 
 pub mod discovery;
+pub mod field_labels;
 pub mod object;
 pub mod openapi;
 pub mod options;

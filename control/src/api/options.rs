@@ -2,7 +2,12 @@
 
 use std::collections::HashMap;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError, Target};
+
+/// An invalid option, reported as upstream does: 422 on the options object.
+fn invalid_option(kind: &str, cause: FieldError) -> ApiError {
+    ApiError::Invalid { target: Target { kind: format!("{kind}.meta.k8s.io"), ..Default::default() }, causes: vec![cause] }
+}
 
 /// All query parameters the server understands. Unknown ones are ignored, as
 /// kubectl sends some (`timeout=32s`) that need no handling.
@@ -69,13 +74,16 @@ impl Query {
                 "includeObject" => q.include_object = Some(v.clone()),
                 "dryRun" => {
                     if v != "All" && !v.is_empty() {
-                        return Err(ApiError::BadRequest(format!("unsupported dryRun value {v:?}: only \"All\" is supported")));
+                        return Err(invalid_option("CreateOptions", FieldError::not_supported("dryRun", &v, &["All"])));
                     }
                     q.dry_run = v == "All";
                 }
                 "fieldManager" => {
                     if v.len() > 128 {
-                        return Err(ApiError::BadRequest("fieldManager: may not be more than 128 characters".into()));
+                        return Err(invalid_option(
+                            "CreateOptions",
+                            FieldError::invalid("fieldManager", &v, "must be less than 128 characters"),
+                        ));
                     }
                     q.field_manager = Some(v.clone()).filter(|s| !s.is_empty());
                 }
@@ -85,9 +93,10 @@ impl Query {
                         "Warn" | "" => FieldValidation::Warn,
                         "Strict" => FieldValidation::Strict,
                         _ => {
-                            return Err(ApiError::BadRequest(format!(
-                                "invalid fieldValidation {v:?}: must be one of Ignore, Warn, Strict"
-                            )))
+                            return Err(invalid_option(
+                                "CreateOptions",
+                                FieldError::not_supported("fieldValidation", &v, &["Ignore", "Warn", "Strict"]),
+                            ))
                         }
                     }
                 }

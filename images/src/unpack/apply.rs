@@ -1,6 +1,8 @@
 //! Applies one layer tarball onto a directory: regular files, directories, symlinks and
-//! hardlinks, OCI whiteouts (`.wh.<name>` removes a lower entry, `.wh..wh..opq` hides a whole
+//! hardlinks, and OCI whiteouts (`.wh.<name>` removes a lower entry, `.wh..wh..opq` hides a whole
 //! lower directory), all through `paths` so that no entry can write outside the directory.
+//! Whiteouts either delete from the parent's tree the layer lands on, or become overlayfs
+//! whiteouts in a layer directory of its own (see [`LayerTarget`]).
 //! Device nodes and fifos are skipped: containers get `/dev` from the runtime.
 
 use std::collections::HashSet;
@@ -12,7 +14,10 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest as _, Sha256};
 use tar::EntryType;
 
+use super::fsutil::{chown, remove_any};
+use super::parents::create_parents;
 use super::paths::{entry_components, resolve_in_root};
+use super::whiteout::{mark_opaque, write_whiteout};
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::manifest::Compression;
@@ -20,9 +25,20 @@ use crate::manifest::Compression;
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
+/// Where a layer is unpacked, which decides what its whiteouts become.
+#[derive(Clone, Copy, Debug)]
+pub enum LayerTarget<'a> {
+    /// Onto a copy of the tree below it: whiteouts delete from that tree.
+    Merged,
+    /// Into an empty directory of its own, to be an overlay lowerdir above `lowers` (the layers
+    /// below, top first): whiteouts become overlay whiteouts, and missing parent directories take
+    /// the lower layers' owner and mode.
+    OverlayDiff { lowers: &'a [PathBuf] },
+}
+
 /// Unpacks `blob` (a layer of `compression`) onto `root` and returns the layer's diff id: the
 /// sha256 of the uncompressed tar, which the caller checks against the image config.
-pub fn apply_layer(root: &Path, blob: impl Read, compression: Compression, layer: &Digest) -> Result<Digest> {
+pub fn apply_layer(root: &Path, blob: impl Read, compression: Compression, layer: &Digest, target: LayerTarget<'_>) -> Result<Digest> {
     let decompressed: Box<dyn Read> = match compression {
         Compression::None => Box::new(blob),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
@@ -31,7 +47,7 @@ pub fn apply_layer(root: &Path, blob: impl Read, compression: Compression, layer
     let layer_err = |source: io::Error| ImageError::Layer { layer: layer.clone(), source };
     {
         let mut archive = tar::Archive::new(&mut hashing);
-        let mut applier = Applier { root, layer, written: HashSet::new(), dirs: Vec::new() };
+        let mut applier = Applier { root, layer, target, written: HashSet::new(), dirs: Vec::new() };
         for entry in archive.entries().map_err(layer_err)? {
             applier.apply(entry.map_err(layer_err)?)?;
         }
@@ -45,6 +61,7 @@ pub fn apply_layer(root: &Path, blob: impl Read, compression: Compression, layer
 struct Applier<'a> {
     root: &'a Path,
     layer: &'a Digest,
+    target: LayerTarget<'a>,
     /// Paths this layer created: an opaque whiteout hides everything else in its directory.
     written: HashSet<PathBuf>,
     /// Directory modes, applied last so a read-only directory can still receive its entries.
@@ -64,13 +81,13 @@ impl Applier<'_> {
         let last_str = last.to_string_lossy();
 
         if last_str == OPAQUE_MARKER {
-            return self.hide_lower_children(&parent).map_err(|e| self.layer_err(e));
+            return self.opaque(&parent).map_err(|e| self.layer_err(e));
         }
         if let Some(hidden) = last_str.strip_prefix(WHITEOUT_PREFIX) {
             if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
                 return Err(unsafe_path("malformed whiteout"));
             }
-            return remove_any(&parent.join(hidden)).map_err(|e| self.layer_err(e));
+            return self.whiteout(&parent, hidden).map_err(|e| self.layer_err(e));
         }
 
         let dest = parent.join(last);
@@ -79,7 +96,7 @@ impl Applier<'_> {
         let owner = (header.uid().ok(), header.gid().ok());
         let mtime = header.mtime().ok();
         let kind = header.entry_type();
-        std::fs::create_dir_all(&parent).map_err(|e| self.layer_err(e))?;
+        self.create_parents(&parent).map_err(|e| self.layer_err(e))?;
 
         match kind {
             EntryType::Directory => {
@@ -150,6 +167,40 @@ impl Applier<'_> {
         }
     }
 
+    fn create_parents(&mut self, dir: &Path) -> io::Result<()> {
+        let lowers = match self.target {
+            LayerTarget::Merged => &[][..],
+            LayerTarget::OverlayDiff { lowers } => lowers,
+        };
+        let modes = create_parents(self.root, dir, lowers)?;
+        self.dirs.extend(modes);
+        Ok(())
+    }
+
+    /// `.wh.<hidden>` in `parent`.
+    fn whiteout(&mut self, parent: &Path, hidden: &str) -> io::Result<()> {
+        match self.target {
+            LayerTarget::Merged => remove_any(&parent.join(hidden)),
+            LayerTarget::OverlayDiff { .. } => {
+                self.create_parents(parent)?;
+                write_whiteout(&parent.join(hidden))
+            }
+        }
+    }
+
+    /// `.wh..wh..opq` in `dir`.
+    fn opaque(&mut self, dir: &Path) -> io::Result<()> {
+        match self.target {
+            LayerTarget::Merged => self.hide_lower_children(dir),
+            LayerTarget::OverlayDiff { .. } => {
+                // Only lower layers are hidden: what this layer puts in `dir` stays, whichever
+                // side of the marker the tar lists it.
+                self.create_parents(dir)?;
+                mark_opaque(dir)
+            }
+        }
+    }
+
     /// Removes everything under `dir` that this layer did not create.
     fn hide_lower_children(&self, dir: &Path) -> io::Result<()> {
         let entries = match std::fs::read_dir(dir) {
@@ -168,31 +219,20 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// Sets the deferred directory modes, deepest (latest listed) first. A directory listed
+    /// twice gets its latest mode: the tar's own entry wins over the one taken from lower layers.
     fn finish_dirs(&mut self) {
+        let mut done = HashSet::new();
         for (dir, mode) in self.dirs.drain(..).rev() {
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode));
+            if done.insert(dir.clone()) {
+                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode));
+            }
         }
     }
 
     fn layer_err(&self, source: io::Error) -> ImageError {
         ImageError::Layer { layer: self.layer.clone(), source }
     }
-}
-
-/// Removes a file, symlink or directory tree at `path` without following a symlink there.
-fn remove_any(path: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// Ownership only sticks when we run as root; as another user the layer's owners are dropped.
-fn chown(path: &Path, (uid, gid): (Option<u64>, Option<u64>)) {
-    let id = |v: Option<u64>| v.and_then(|v| u32::try_from(v).ok());
-    let _ = std::os::unix::fs::lchown(path, id(uid), id(gid));
 }
 
 /// Hashes what is read through it (the diff id of the uncompressed layer).

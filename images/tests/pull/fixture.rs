@@ -72,11 +72,15 @@ impl Registries {
         format!("{}/{name}", self.auth).parse().expect("test image ref")
     }
 
-    /// A fresh, empty image store that may use both registries over plain HTTP.
+    /// Options that may use both registries over plain HTTP.
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions { insecure: vec![self.plain.clone(), self.auth.clone()], ..Default::default() }
+    }
+
+    /// A fresh, empty image store that may use both registries.
     pub fn store(&self) -> (tempfile::TempDir, ImageService) {
         let data = tempfile::tempdir().expect("tempdir");
-        let options = RegistryOptions { insecure: vec![self.plain.clone(), self.auth.clone()], ..Default::default() };
-        let service = ImageService::open(data.path(), options).expect("open image store");
+        let service = ImageService::open(data.path(), self.options()).expect("open image store");
         (data, service)
     }
 

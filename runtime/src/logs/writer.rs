@@ -227,7 +227,7 @@ mod tests {
     }
 
     fn texts(content: &str) -> Vec<String> {
-        content.lines().map(|l| l.splitn(2, ' ').nth(1).unwrap_or_default().to_owned()).collect()
+        content.lines().map(|l| l.split_once(' ').map(|(_, rest)| rest).unwrap_or_default().to_owned()).collect()
     }
 
     #[test]

@@ -4,7 +4,7 @@ use runtime::cri::ExitReason;
 
 use crate::fixture::Node;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_runtime_instantiates_from_the_disk_cache() {
     let first = Node::new().await;
     let exit = first.run(&first.config("hello", "hello", &[])).await;

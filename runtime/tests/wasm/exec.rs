@@ -14,7 +14,7 @@ fn piped() -> (ExecIo, tokio::io::DuplexStream, tokio::io::DuplexStream) {
     (io, stdout_client, stderr_client)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_streams_output_and_returns_the_exit_code() {
     let node = Node::new().await;
     let mut config = node.config("app", "logger", &[]);
@@ -38,7 +38,7 @@ async fn exec_streams_output_and_returns_the_exit_code() {
     assert!(node.runtime.exec(&id, vec!["logger".into()], io).await.is_err(), "no exec into a stopped container");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exec_ends_when_its_container_stops() {
     let node = Node::new().await;
     let config = node.config("app", "logger", &[]);

@@ -136,9 +136,16 @@ pub async fn wait_for_log(path: &Path, needle: &str, within: Duration) -> String
 
 /// The last `<prefix> N` counter in a log.
 pub fn last_counter(path: &Path, prefix: &str) -> u64 {
-    log_text(path).lines().filter_map(|l| l.strip_prefix(prefix)).filter_map(|n| n.trim().parse().ok()).last().unwrap_or(0)
+    log_text(path).lines().rev().filter_map(|l| l.strip_prefix(prefix)).find_map(|n| n.trim().parse().ok()).unwrap_or(0)
 }
 
 pub fn log_path(config: &ContainerConfig) -> PathBuf {
     config.log_path.clone()
+}
+
+/// Held by tests whose measurements need the CPU to themselves (rates, stop latency): the
+/// test binary runs tests in parallel on a 2-core machine.
+pub async fn cpu_heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOCK.lock().await
 }

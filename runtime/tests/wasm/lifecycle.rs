@@ -6,9 +6,9 @@ use runtime::cri::{ContainerRuntime, ContainerState, ExitReason};
 use runtime::logs::{read_log, LogQuery};
 use futures::StreamExt;
 
-use crate::fixture::{log_path, log_text, wait_for_log, Node};
+use crate::fixture::{cpu_heavy, log_path, log_text, wait_for_log, Node};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_prints_args_env_and_a_mounted_file() {
     let node = Node::new().await;
     let config_dir = node.volume("config", "/config", true);
@@ -32,7 +32,7 @@ async fn hello_prints_args_env_and_a_mounted_file() {
     assert_eq!(String::from_utf8(read.concat()).expect("utf-8"), text);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_and_traps() {
     let node = Node::new().await;
     let mut hello = node.config("exit3", "hello", &[]);
@@ -50,7 +50,7 @@ async fn exit_codes_and_traps() {
     assert!(log_text(&log_path(&trap)).contains("crasher: about to trap"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_mount_refuses_writes_and_an_empty_dir_persists_across_runs() {
     let node = Node::new().await;
     let mut read_only = node.config("ro", "emptydir", &["/data"]);
@@ -70,8 +70,9 @@ async fn a_read_only_mount_refuses_writes_and_an_empty_dir_persists_across_runs(
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_ends_a_sleeping_and_a_spinning_guest_quickly() {
+    let _alone = cpu_heavy().await;
     let node = Node::new().await;
     let sleeper = node.config("sleeper", "logger", &[]);
     let spinner = node.config("spinner", "loop", &[]);
@@ -93,7 +94,7 @@ async fn stop_ends_a_sleeping_and_a_spinning_guest_quickly() {
     node.runtime.remove_sandbox(&node.sandbox).await.expect("remove again");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_sandbox_stops_every_container() {
     let node = Node::new().await;
     let a = node.start(&node.config("a", "logger", &[])).await;

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use runtime::cri::{ContainerRuntime, ContainerState, ExitReason, Limits};
 
-use crate::fixture::{last_counter, log_path, log_text, wait_for_log, Node};
+use crate::fixture::{cpu_heavy, last_counter, log_path, log_text, wait_for_log, Node};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memhog_past_16_mib_is_oom_killed_while_its_neighbour_runs_on() {
     let node = Node::new().await;
     let neighbour = node.config("neighbour", "logger", &[]);
@@ -27,8 +27,9 @@ async fn memhog_past_16_mib_is_oom_killed_while_its_neighbour_runs_on() {
     assert!(stats.memory_bytes > 0 && stats.fuel_consumed.is_none(), "{stats:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_200m_burner_runs_at_a_fifth_of_an_unlimited_one() {
+    let _alone = cpu_heavy().await;
     let node = Node::new().await;
     let free = node.config("free", "burner", &[]);
     let mut limited = node.config("limited", "burner", &[]);
@@ -52,7 +53,7 @@ async fn a_200m_burner_runs_at_a_fifth_of_an_unlimited_one() {
     assert!((0.15..=0.25).contains(&ratio), "ratio {ratio:.3} (free {free_rounds} rounds, limited {limited_rounds})");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fuel_budget_ends_the_loop_at_the_same_point_every_time() {
     let node = Node::new().await;
     let budget = 20_000_000;

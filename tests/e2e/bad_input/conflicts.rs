@@ -12,15 +12,19 @@ pub(super) fn cases(f: &Fixtures) -> Vec<Case> {
     let existing = format!("{CONFIGMAPS}/existing");
     let stale = with(configmap("existing"), "/metadata/resourceVersion", json!(f.stale_rv));
     vec![
-        case("second create of the same name", Method::POST, CONFIGMAPS)
-            .json(configmap("existing"))
-            .expect(409, "AlreadyExists", r#"configmaps "existing" already exists"#),
+        case("second create of the same name", Method::POST, CONFIGMAPS).json(configmap("existing")).expect(
+            409,
+            "AlreadyExists",
+            r#"configmaps "existing" already exists"#,
+        ),
         case("second create of namespace default", Method::POST, NAMESPACES)
             .json(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}}))
             .expect(409, "AlreadyExists", r#"namespaces "default" already exists"#),
-        case("PUT with a stale resourceVersion", Method::PUT, existing.as_str())
-            .json(stale)
-            .expect(409, "Conflict", "the object has been modified"),
+        case("PUT with a stale resourceVersion", Method::PUT, existing.as_str()).json(stale).expect(
+            409,
+            "Conflict",
+            "the object has been modified",
+        ),
         case("merge patch with a stale resourceVersion", Method::PATCH, existing.as_str())
             .raw(
                 "application/merge-patch+json",
@@ -33,9 +37,11 @@ pub(super) fn cases(f: &Fixtures) -> Vec<Case> {
         case("delete with a stale resourceVersion precondition", Method::DELETE, format!("{CONFIGMAPS}/keep-me"))
             .json(json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": "1"}}))
             .expect(409, "Conflict", "precondition"),
-        case("PUT whose body names another object", Method::PUT, existing.as_str())
-            .json(configmap("other"))
-            .expect(400, "BadRequest", "does not match"),
+        case("PUT whose body names another object", Method::PUT, existing.as_str()).json(configmap("other")).expect(
+            400,
+            "BadRequest",
+            "does not match",
+        ),
         case("PUT whose body is another kind", Method::PUT, existing.as_str())
             .json(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "existing"}}))
             .expect(400, "BadRequest", "Secret"),

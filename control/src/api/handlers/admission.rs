@@ -39,7 +39,39 @@ pub async fn on_create(state: &ApiState, rt: &ResourceType, obj: &mut Value) -> 
     if rt.group.is_empty() && rt.plural == "services" {
         allocate_service(state, obj, None).await?;
     }
+    if rt.group == "batch" && rt.plural == "jobs" {
+        select_own_pods(obj);
+    }
     Ok(())
+}
+
+/// A Job without `manualSelector` selects its pods by its own uid, as
+/// Kubernetes does, so two Jobs never claim each other's pods.
+fn select_own_pods(job: &mut Value) {
+    let manual = job.pointer("/spec/manualSelector").and_then(|m| m.as_bool()).unwrap_or(false);
+    if manual || job.pointer("/spec/selector").is_some_and(|s| !s.is_null()) {
+        return;
+    }
+    let uid = object::meta_str(job, "uid").unwrap_or_default().to_string();
+    let name = object::name(job).unwrap_or_default().to_string();
+    let labels = [
+        ("batch.kubernetes.io/controller-uid", uid.clone()),
+        ("controller-uid", uid.clone()),
+        ("batch.kubernetes.io/job-name", name.clone()),
+        ("job-name", name),
+    ];
+    job["spec"]["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    let template_meta = &mut job["spec"]["template"]["metadata"];
+    if !template_meta.is_object() {
+        *template_meta = json!({});
+    }
+    let template_labels = &mut template_meta["labels"];
+    if !template_labels.is_object() {
+        *template_labels = json!({});
+    }
+    for (k, v) in labels {
+        template_labels[k] = json!(v);
+    }
 }
 
 pub async fn on_update(state: &ApiState, rt: &ResourceType, old: &Value, new: &mut Value) -> Result<(), ApiError> {

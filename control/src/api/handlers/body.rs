@@ -28,6 +28,23 @@ pub fn media_type(content_type: &str) -> String {
 
 /// Decode an object from a create/update body.
 pub fn object(ctx: &Ctx, body: &[u8]) -> Result<Value, ApiError> {
+    let v = decode_object(ctx, body)?;
+    // Strict validation also refuses a key given twice, which parsing hides.
+    if ctx.query.field_validation == crate::api::options::FieldValidation::Strict && is_json(ctx) {
+        let dups = super::duplicates::duplicate_fields(body);
+        if !dups.is_empty() {
+            let list = dups.iter().map(|d| format!("duplicate field \"{d}\"")).collect::<Vec<_>>().join(", ");
+            return Err(ApiError::BadRequest(format!("strict decoding error: {list}")));
+        }
+    }
+    Ok(v)
+}
+
+fn is_json(ctx: &Ctx) -> bool {
+    matches!(media_type(ctx.content_type()).as_str(), "" | "application/json" | "*/*")
+}
+
+fn decode_object(ctx: &Ctx, body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest("the request body is empty: send the object as JSON".into()));
     }

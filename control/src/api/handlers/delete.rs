@@ -55,9 +55,10 @@ fn options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiError> {
     match o.propagation.as_deref() {
         None | Some("Background" | "Foreground" | "Orphan") => {}
         Some(p) => {
-            return Err(ApiError::BadRequest(format!(
-                "propagationPolicy {p:?} is not supported: use Background, Foreground or Orphan"
-            )))
+            return Err(ApiError::Invalid {
+                target: crate::error::Target { kind: "DeleteOptions.meta.k8s.io".into(), ..Default::default() },
+                causes: vec![crate::error::FieldError::not_supported("propagationPolicy", p, &["Foreground", "Background", "Orphan"])],
+            })
         }
     }
     if o.grace.is_some_and(|g| g < 0) {
@@ -71,7 +72,8 @@ pub async fn delete(state: &ApiState, r: &ResourceRef, ctx: &Ctx, raw: Bytes) ->
     for _ in 0..8 {
         let old = fetch(state.store.as_ref(), r).await?;
         match delete_one(state, r, &opts, &old).await {
-            Err(ApiError::Conflict { .. }) if opts.resource_version.is_none() => continue,
+            // A lost race is retried; a failed precondition never gets better.
+            Err(ApiError::Conflict { .. }) if opts.resource_version.is_none() && opts.uid.is_none() => continue,
             Ok(v) => return Ok(response::json(StatusCode::OK, &v)),
             Err(e) => return Err(e),
         }
@@ -166,7 +168,7 @@ pub async fn delete_collection(state: &ApiState, r: &ResourceRef, ctx: &Ctx, raw
         return Err(ApiError::MethodNotAllowed("namespaces cannot be deleted as a collection: delete them one by one".into()));
     }
     let opts = options(ctx, &raw)?;
-    let filter = Filter::from_ctx(ctx)?;
+    let filter = Filter::from_ctx(r.rt, ctx)?;
     let (items, revision, _) = select(state.store.as_ref(), r.rt, r.namespace.as_deref(), &filter, None, None).await?;
     let mut deleted = Vec::new();
     for item in items {

@@ -5,6 +5,7 @@
 mod admission;
 mod body;
 mod delete;
+mod duplicates;
 mod node_proxy;
 mod read;
 mod scale;

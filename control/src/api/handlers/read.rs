@@ -53,13 +53,17 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn from_ctx(ctx: &Ctx) -> Result<Filter, ApiError> {
+    pub fn from_ctx(rt: &ResourceType, ctx: &Ctx) -> Result<Filter, ApiError> {
         let labels = match &ctx.query.label_selector {
             Some(s) => Some(LabelSelector::parse(s).map_err(|e| ApiError::BadRequest(format!("invalid labelSelector {s:?}: {e}")))?),
             None => None,
         };
         let fields = match &ctx.query.field_selector {
-            Some(s) => Some(FieldSelector::parse(s).map_err(|e| ApiError::BadRequest(format!("invalid fieldSelector {s:?}: {e}")))?),
+            Some(s) => {
+                let f = FieldSelector::parse(s).map_err(|e| ApiError::BadRequest(format!("invalid fieldSelector {s:?}: {e}")))?;
+                crate::api::field_labels::check(rt, &f)?;
+                Some(f)
+            }
             None => None,
         };
         Ok(Filter { labels, fields })
@@ -123,7 +127,7 @@ pub async fn select(
 }
 
 pub async fn list(state: &ApiState, r: &ResourceRef, ctx: &Ctx) -> Result<Response, ApiError> {
-    let filter = Filter::from_ctx(ctx)?;
+    let filter = Filter::from_ctx(r.rt, ctx)?;
     let prefix = r.rt.prefix_in(r.namespace.as_deref());
     let after = ctx.query.continue_token.as_deref().map(|t| decode_continue(t, &prefix)).transpose()?;
     let (items, revision, more) =

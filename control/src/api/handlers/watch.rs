@@ -68,7 +68,7 @@ fn classify(filter: &Filter, ev: &WatchEvent) -> Option<&'static str> {
 }
 
 pub async fn watch(state: &ApiState, r: &ResourceRef, ctx: &Ctx) -> Result<Response, ApiError> {
-    let filter = Filter::from_ctx(ctx)?;
+    let filter = Filter::from_ctx(r.rt, ctx)?;
     let how = if ctx.wants_table() { Render::Table(include_object(ctx)?) } else { Render::Object };
     let exact_key = r.name.as_ref().map(|_| r.key());
     let prefix = r.rt.prefix_in(r.namespace.as_deref());
@@ -127,6 +127,11 @@ pub async fn watch(state: &ApiState, r: &ResourceRef, ctx: &Ctx) -> Result<Respo
                         None => return,
                         Some(Err(StoreError::Compacted { requested, oldest })) => {
                             let _ = tx.send(gone_line(requested, oldest)).await;
+                            return;
+                        }
+                        Some(Err(StoreError::WatcherTooSlow { last_delivered })) => {
+                            // 410 tells the client to re-list, as after compaction.
+                            let _ = tx.send(gone_line(last_delivered, last_delivered)).await;
                             return;
                         }
                         Some(Err(_)) => return,

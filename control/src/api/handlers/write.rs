@@ -106,6 +106,11 @@ fn created(obj: &StoredObject, warnings: &[String]) -> Response {
 pub async fn create(state: &ApiState, r: &ResourceRef, ctx: &Ctx, body: Bytes) -> Result<Response, ApiError> {
     let mut obj = body::object(ctx, &body)?;
     check_type(r.rt, &mut obj)?;
+    if object::meta_str(&obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
+        return Err(ApiError::BadRequest(
+            "metadata.resourceVersion: resourceVersion should not be set on objects to be created".into(),
+        ));
+    }
     create_object(state, r, ctx, obj, true).await
 }
 
@@ -262,7 +267,15 @@ pub async fn patch(state: &ApiState, r: &ResourceRef, ctx: &Ctx, body: Bytes) ->
     let kind = patch_type(ctx.content_type())?;
     let p = parse_patch(kind, &body)?;
     if kind == PatchType::Apply && ctx.query.field_manager.is_none() {
-        return Err(ApiError::BadRequest("fieldManager is required for apply requests (PATCH with application/apply-patch+yaml)".into()));
+        return Err(ApiError::Invalid {
+            target: crate::error::Target { kind: "PatchOptions.meta.k8s.io".into(), ..Default::default() },
+            causes: vec![crate::error::FieldError {
+                field: "fieldManager".into(),
+                kind: crate::error::FieldErrorKind::Required,
+                value: None,
+                detail: "is required for apply patch".into(),
+            }],
+        });
     }
     for _ in 0..MAX_RETRIES {
         let old = match fetch(state.store.as_ref(), r).await {
@@ -273,6 +286,12 @@ pub async fn patch(state: &ApiState, r: &ResourceRef, ctx: &Ctx, body: Bytes) ->
             Err(e) => return Err(e),
         };
         let mut new = apply_patch(r.rt, ctx, kind, &old.value, &p)?;
+        let url_name = r.name.as_deref().unwrap_or_default();
+        if let Some(n) = object::name(&new).filter(|n| *n != url_name) {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({n}) does not match the name on the URL ({url_name})"
+            )));
+        }
         let wanted = client_revision(&new)?;
         if wanted.is_some_and(|w| w != old.revision) {
             return Err(stale(r));

@@ -11,8 +11,15 @@ use super::PatchError;
 /// that cannot be applied (a failed `test`, a missing path) leaves `target`
 /// untouched and is answered 422, as upstream does.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
-    let ops: json_patch::Patch =
-        serde_json::from_value(patch.clone()).map_err(|e| PatchError::Malformed(format!("invalid JSON patch: {e}")))?;
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| {
+        // A list whose operations cannot be read is applied and fails, as
+        // upstream answers it (422); anything else is not a JSON patch (400).
+        if patch.is_array() {
+            PatchError::NotApplicable(format!("invalid JSON patch operation: {e}"))
+        } else {
+            PatchError::Malformed(format!("invalid JSON patch: {e}"))
+        }
+    })?;
     json_patch::patch(target, &ops).map_err(|e| PatchError::NotApplicable(e.to_string()))
 }
 

@@ -35,6 +35,10 @@ pub enum DecodeError {
     /// A value of the wrong JSON type, at `path` (`spec.replicas`).
     #[error("{kind} in version \"{version}\" cannot be handled as a {kind}: {path}: {message}")]
     WrongType { kind: &'static str, version: &'static str, path: String, message: String },
+    /// A resource quantity that is not one (`cpu: 12XYZ`): upstream fails to
+    /// decode it, so it is a 400 like any other malformed value.
+    #[error("{kind} in version \"{version}\" cannot be handled as a {kind}: {path}: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$': {value:?}")]
+    BadQuantity { kind: &'static str, version: &'static str, path: String, value: String },
     #[error("strict decoding error: {}", render_unknown(.0))]
     UnknownFields(Vec<String>),
     /// The resource table names a kind this module has no type for.
@@ -64,6 +68,7 @@ impl From<DecodeError> for ApiError {
 pub fn decode(rt: &ResourceType, obj: &Value, strict: bool) -> Result<Decoded, DecodeError> {
     check_type_meta(rt, obj)?;
     let typed = round_trip(rt, obj)?;
+    check_quantities(rt, obj, &mut String::new())?;
     let unknown = unknown_fields(obj, &typed);
     if unknown.is_empty() {
         Ok(Decoded::default())
@@ -92,13 +97,62 @@ fn check_type_meta(rt: &ResourceType, obj: &Value) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// Maps whose string values are resource quantities, wherever they appear.
+const QUANTITY_MAPS: &[&str] = &["limits", "requests", "hard", "capacity", "allocatable", "default", "defaultRequest", "max", "min"];
+
+/// Every string in a quantity map must parse as a Quantity.
+fn check_quantities(rt: &ResourceType, v: &Value, path: &mut String) -> Result<(), DecodeError> {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                if QUANTITY_MAPS.contains(&k.as_str()) {
+                    if let Value::Object(q) = child {
+                        for (name, value) in q {
+                            if let Value::String(s) = value {
+                                if super::quantity::Quantity::parse(s).is_err() {
+                                    return Err(DecodeError::BadQuantity {
+                                        kind: rt.kind,
+                                        version: rt.version,
+                                        path: format!("{path}.{name}"),
+                                        value: s.clone(),
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+                check_quantities(rt, child, path)?;
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_quantities(rt, child, path)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Deserialize `obj` as `T`, naming the path of the first mistyped value.
 pub(crate) fn typed<T: DeserializeOwned>(rt: &ResourceType, obj: &Value) -> Result<T, DecodeError> {
-    serde_path_to_error::deserialize(obj).map_err(|e| DecodeError::WrongType {
-        kind: rt.kind,
-        version: rt.version,
-        path: e.path().to_string(),
-        message: e.inner().to_string(),
+    serde_path_to_error::deserialize(obj).map_err(|e| {
+        let path = e.path().to_string();
+        let mut message = e.inner().to_string();
+        // Secret data is base64: say so, as upstream's "illegal base64 data" does.
+        if rt.kind == "Secret" && path.starts_with("data") {
+            message = format!("illegal base64 data: {message}");
+        }
+        DecodeError::WrongType { kind: rt.kind, version: rt.version, path, message }
     })
 }
 

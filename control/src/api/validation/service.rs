@@ -27,8 +27,14 @@ pub fn validate_service(svc: &Service, old: Option<&Service>, errs: &mut Vec<Fie
         errs.push(FieldError::required(p.child("ports")));
     }
     let mut names_seen = HashSet::new();
+    let mut ports_seen = HashSet::new();
     for (i, port) in ports.iter().enumerate() {
         validate_port(port, kind, ports.len() > 1, &mut names_seen, &p.child("ports").index(i), errs);
+        // Two entries for the same port and protocol would be ambiguous to the proxy.
+        let protocol = port.protocol.as_deref().unwrap_or("TCP");
+        if !ports_seen.insert((port.port, protocol.to_string())) {
+            errs.push(FieldError::duplicate(p.child("ports").index(i), format!("{}/{protocol}", port.port)));
+        }
     }
     if kind == "ExternalName" {
         let external = spec.external_name.as_deref().unwrap_or("");
@@ -151,6 +157,8 @@ mod tests {
         assert!(errs[3].starts_with("spec.ports[1].targetPort: Invalid value: \"70000\""));
         assert_eq!(errs[4], "spec.ports[2].name: Duplicate value: \"x\"");
         assert_eq!(errs[5], "spec.ports[2].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'");
+        let errs = check(json!({"selector": {"a": "b"}, "ports": [{"name": "a", "port": 80}, {"name": "b", "port": 80, "protocol": "TCP"}]}), None);
+        assert_eq!(errs, vec!["spec.ports[1]: Duplicate value: \"80/TCP\""]);
         let errs = check(json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}), None);
         assert!(errs[0].contains("The range of valid ports is 30000-32767"));
     }

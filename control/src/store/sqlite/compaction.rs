@@ -34,7 +34,10 @@ impl Retention {
     /// were seen. Everything at or below a head sampled before `now -
     /// retain_for` is older than `retain_for`.
     fn target(&self, head: Revision, history: &HeadHistory, now: Instant) -> Revision {
-        let aged_out = now.checked_sub(self.retain_for).and_then(|cutoff| history.head_at(cutoff)).unwrap_or(0);
+        let aged_out = now
+            .checked_sub(self.retain_for)
+            .and_then(|cutoff| history.head_at(cutoff))
+            .unwrap_or(0);
         let by_age = aged_out.min(head - self.min_revisions);
         let by_count = head - self.max_revisions.max(self.min_revisions);
         by_age.max(by_count).max(0)
@@ -54,7 +57,11 @@ impl HeadHistory {
 
     /// The newest head sampled at or before `cutoff`.
     fn head_at(&self, cutoff: Instant) -> Option<Revision> {
-        self.samples.iter().take_while(|(at, _)| *at <= cutoff).last().map(|(_, head)| *head)
+        self.samples
+            .iter()
+            .take_while(|(at, _)| *at <= cutoff)
+            .last()
+            .map(|(_, head)| *head)
     }
 
     /// Drop samples that can no longer be `head_at` a cutoff (cutoffs only
@@ -78,7 +85,10 @@ pub(super) async fn compact_in_steps(
     while done < to {
         done = done.saturating_add(step.max(1)).min(to);
         let (reply, answer) = oneshot::channel();
-        writer.send(Request::Compact(done, reply)).await.map_err(|_| SqliteError::Closed)?;
+        writer
+            .send(Request::Compact(done, reply))
+            .await
+            .map_err(|_| SqliteError::Closed)?;
         answer.await.map_err(|_| SqliteError::Closed)??;
     }
     Ok(())
@@ -115,7 +125,9 @@ impl Compactor {
             let target = self.retention.target(head, &history, now);
             let compacted = self.shared.compacted.load(Ordering::Acquire);
             if target > compacted {
-                if let Err(error) = compact_in_steps(&self.writer, compacted, target, self.step).await {
+                if let Err(error) =
+                    compact_in_steps(&self.writer, compacted, target, self.step).await
+                {
                     tracing::warn!(%error, target, "store compaction failed; retrying at the next wake-up");
                 }
             }
@@ -127,33 +139,58 @@ impl Compactor {
 mod tests {
     use super::*;
 
-    const POLICY: Retention =
-        Retention { retain_for: Duration::from_secs(300), min_revisions: 1_000, max_revisions: 10_000 };
+    const POLICY: Retention = Retention {
+        retain_for: Duration::from_secs(300),
+        min_revisions: 1_000,
+        max_revisions: 10_000,
+    };
 
     fn history(samples: &[(Instant, Revision)]) -> HeadHistory {
-        HeadHistory { samples: samples.iter().copied().collect() }
+        HeadHistory {
+            samples: samples.iter().copied().collect(),
+        }
     }
 
     #[test]
     fn young_history_is_kept_up_to_the_count_bound() {
         let now = Instant::now();
         let recent = history(&[(now, 5_000)]);
-        assert_eq!(POLICY.target(5_000, &recent, now), 0, "all young and under the bound");
-        assert_eq!(POLICY.target(25_000, &recent, now), 15_000, "max_revisions bounds the log");
+        assert_eq!(
+            POLICY.target(5_000, &recent, now),
+            0,
+            "all young and under the bound"
+        );
+        assert_eq!(
+            POLICY.target(25_000, &recent, now),
+            15_000,
+            "max_revisions bounds the log"
+        );
     }
 
     #[test]
     fn old_history_goes_but_the_minimum_stays() {
-        let Some(then) = Instant::now().checked_sub(Duration::from_secs(400)) else { return };
+        let Some(then) = Instant::now().checked_sub(Duration::from_secs(400)) else {
+            return;
+        };
         let now = then + Duration::from_secs(400);
         let samples = history(&[(then, 3_000), (now, 3_500)]);
-        assert_eq!(POLICY.target(3_500, &samples, now), 2_500, "aged out at 3,000 but keep 1,000");
-        assert_eq!(POLICY.target(9_000, &samples, now), 3_000, "aged out part only");
+        assert_eq!(
+            POLICY.target(3_500, &samples, now),
+            2_500,
+            "aged out at 3,000 but keep 1,000"
+        );
+        assert_eq!(
+            POLICY.target(9_000, &samples, now),
+            3_000,
+            "aged out part only"
+        );
     }
 
     #[test]
     fn forgetting_keeps_the_newest_sample_before_the_cutoff() {
-        let Some(start) = Instant::now().checked_sub(Duration::from_secs(30)) else { return };
+        let Some(start) = Instant::now().checked_sub(Duration::from_secs(30)) else {
+            return;
+        };
         let at = |s| start + Duration::from_secs(s);
         let mut samples = history(&[(at(0), 10), (at(10), 20), (at(20), 30)]);
         samples.forget_before(at(15));

@@ -23,7 +23,9 @@ struct Snapshot {
 
 impl Index {
     pub(super) fn new(objects: BTreeMap<String, StoredObject>, revision: Revision) -> Self {
-        Index { state: RwLock::new(Snapshot { objects, revision }) }
+        Index {
+            state: RwLock::new(Snapshot { objects, revision }),
+        }
     }
 
     pub(super) fn revision(&self) -> Revision {
@@ -36,7 +38,12 @@ impl Index {
 
     /// Keys starting with `prefix`, strictly after `after_key`, at most
     /// `limit` of them (`Some(0)` means no limit, as in Kubernetes).
-    pub(super) fn list(&self, prefix: &str, after_key: Option<&str>, limit: Option<usize>) -> ListPage {
+    pub(super) fn list(
+        &self,
+        prefix: &str,
+        after_key: Option<&str>,
+        limit: Option<usize>,
+    ) -> ListPage {
         let limit = limit.filter(|&n| n > 0).unwrap_or(usize::MAX);
         let start = match after_key {
             Some(after) if after >= prefix => Bound::Excluded(after),
@@ -53,7 +60,11 @@ impl Index {
             Some(_) => items.last().map(|object| object.key.clone()),
             None => None,
         };
-        ListPage { items, revision: snapshot.revision, continue_after }
+        ListPage {
+            items,
+            revision: snapshot.revision,
+            continue_after,
+        }
     }
 
     /// Apply a committed batch; `revision` is the batch's last revision.
@@ -89,20 +100,33 @@ mod tests {
 
     fn added(key: &str, revision: Revision) -> WatchEvent {
         let object = stamp(key, json!({"metadata": {"name": key}}), revision).expect("stamp");
-        WatchEvent { kind: EventKind::Added, object, prev: None }
+        WatchEvent {
+            kind: EventKind::Added,
+            object,
+            prev: None,
+        }
     }
 
     fn keys(page: &ListPage) -> Vec<&str> {
-        page.items.iter().map(|object| object.key.as_str()).collect()
+        page.items
+            .iter()
+            .map(|object| object.key.as_str())
+            .collect()
     }
 
     fn sample() -> Index {
         let index = Index::new(BTreeMap::new(), 0);
-        let events: Vec<_> = ["default/a", "default/b", "default/c", "default2/a", "kube/a"]
-            .iter()
-            .zip(1..)
-            .map(|(key, revision)| added(key, revision))
-            .collect();
+        let events: Vec<_> = [
+            "default/a",
+            "default/b",
+            "default/c",
+            "default2/a",
+            "kube/a",
+        ]
+        .iter()
+        .zip(1..)
+        .map(|(key, revision)| added(key, revision))
+        .collect();
         index.apply(&events, 5);
         index
     }
@@ -123,10 +147,23 @@ mod tests {
         assert_eq!(first.continue_after.as_deref(), Some("default/b"));
         let second = index.list("default/", first.continue_after.as_deref(), Some(2));
         assert_eq!(keys(&second), ["default/c"]);
-        assert_eq!(second.continue_after, None, "an exact last page has no continuation");
-        assert_eq!(keys(&index.list("default/", None, Some(0))).len(), 3, "limit 0 means all");
-        assert!(index.list("default/", Some("default/c"), None).items.is_empty());
-        assert_eq!(keys(&index.list("default/", Some("a"), Some(1))), ["default/a"]);
+        assert_eq!(
+            second.continue_after, None,
+            "an exact last page has no continuation"
+        );
+        assert_eq!(
+            keys(&index.list("default/", None, Some(0))).len(),
+            3,
+            "limit 0 means all"
+        );
+        assert!(index
+            .list("default/", Some("default/c"), None)
+            .items
+            .is_empty());
+        assert_eq!(
+            keys(&index.list("default/", Some("a"), Some(1))),
+            ["default/a"]
+        );
     }
 
     #[test]
@@ -136,7 +173,10 @@ mod tests {
         gone.kind = EventKind::Deleted;
         index.apply(&[gone], 6);
         assert!(index.get("default/b").is_none());
-        assert_eq!(index.get("default/a").map(|object| object.revision), Some(1));
+        assert_eq!(
+            index.get("default/a").map(|object| object.revision),
+            Some(1)
+        );
         index.apply(&[], 3);
         assert_eq!(index.revision(), 6);
     }

@@ -131,14 +131,23 @@ impl SqliteStore {
         let retention = Retention {
             retain_for: options.retain_for,
             min_revisions: options.retain_min_revisions.max(0),
-            max_revisions: options.retain_max_revisions.max(options.retain_min_revisions).max(0),
+            max_revisions: options
+                .retain_max_revisions
+                .max(options.retain_min_revisions)
+                .max(0),
         };
         let step = options.compaction_step.max(1);
         // Enough room for every caller of a busy server to have one write in
         // flight; beyond that, callers wait for the writer (back-pressure).
         let (sender, requests) = mpsc::channel(options.max_batch.max(1) * 8);
-        let writer =
-            Writer::new(conn, requests, shared.clone(), publisher, options.max_batch, retention.max_revisions + step);
+        let writer = Writer::new(
+            conn,
+            requests,
+            shared.clone(),
+            publisher,
+            options.max_batch,
+            retention.max_revisions + step,
+        );
         tokio::spawn(writer.run());
         let (stop, stopped) = oneshot::channel();
         let compactor = Compactor {
@@ -164,7 +173,13 @@ impl SqliteStore {
     /// Finish pending writes, stop the compactor and close the database.
     /// Writes sent afterwards fail; open watches end.
     pub async fn close(&self) {
-        drop(self.inner.stop_compactor.lock().unwrap_or_else(PoisonError::into_inner).take());
+        drop(
+            self.inner
+                .stop_compactor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let (done, closed) = oneshot::channel();
         if self.inner.writer.send(Request::Close(done)).await.is_ok() {
             // An error means the writer is already gone, which is the goal.
@@ -193,7 +208,11 @@ impl SqliteStore {
 
     async fn submit(&self, mutation: Mutation) -> Result<StoredObject, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.inner.writer.send(Request::Mutate(mutation, reply)).await.map_err(|_| SqliteError::Closed)?;
+        self.inner
+            .writer
+            .send(Request::Mutate(mutation, reply))
+            .await
+            .map_err(|_| SqliteError::Closed)?;
         answer.await.map_err(|_| SqliteError::Closed)?
     }
 }
@@ -214,7 +233,11 @@ impl Store for SqliteStore {
     }
 
     async fn create(&self, key: &str, value: Value) -> Result<StoredObject, StoreError> {
-        self.submit(Mutation::Create { key: key.to_owned(), value }).await
+        self.submit(Mutation::Create {
+            key: key.to_owned(),
+            value,
+        })
+        .await
     }
 
     async fn update(
@@ -223,16 +246,32 @@ impl Store for SqliteStore {
         value: Value,
         expect: Option<Revision>,
     ) -> Result<StoredObject, StoreError> {
-        self.submit(Mutation::Update { key: key.to_owned(), value, expect }).await
+        self.submit(Mutation::Update {
+            key: key.to_owned(),
+            value,
+            expect,
+        })
+        .await
     }
 
-    async fn delete(&self, key: &str, expect: Option<Revision>) -> Result<StoredObject, StoreError> {
-        self.submit(Mutation::Delete { key: key.to_owned(), expect }).await
+    async fn delete(
+        &self,
+        key: &str,
+        expect: Option<Revision>,
+    ) -> Result<StoredObject, StoreError> {
+        self.submit(Mutation::Delete {
+            key: key.to_owned(),
+            expect,
+        })
+        .await
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream, StoreError> {
         let shared = &self.inner.shared;
-        shared.feed.watch(&shared.index, &self.inner.readers, prefix, after).await
+        shared
+            .feed
+            .watch(&shared.index, &self.inner.readers, prefix, after)
+            .await
     }
 
     fn current_revision(&self) -> Revision {
@@ -241,6 +280,12 @@ impl Store for SqliteStore {
 
     async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
         let target = revision.min(self.current_revision());
-        compact_in_steps(&self.inner.writer, self.compacted_revision(), target, self.inner.compaction_step).await
+        compact_in_steps(
+            &self.inner.writer,
+            self.compacted_revision(),
+            target,
+            self.inner.compaction_step,
+        )
+        .await
     }
 }

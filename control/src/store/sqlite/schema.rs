@@ -19,8 +19,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteAutoVacuum, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Row};
 
@@ -67,7 +67,10 @@ pub(super) struct Loaded {
 /// The one connection that writes. auto_vacuum must be set before the first
 /// table exists (sqlx applies it before journal_mode), so that freed log pages
 /// can be returned to the file system by `incremental_vacuum`.
-pub(super) async fn open_writer(path: &Path, wal_size_limit: u64) -> Result<SqliteConnection, SqliteError> {
+pub(super) async fn open_writer(
+    path: &Path,
+    wal_size_limit: u64,
+) -> Result<SqliteConnection, SqliteError> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
@@ -81,7 +84,10 @@ pub(super) async fn open_writer(path: &Path, wal_size_limit: u64) -> Result<Sqli
     let mut conn = options
         .connect()
         .await
-        .map_err(|source| SqliteError::Open { path: path.to_owned(), source })?;
+        .map_err(|source| SqliteError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
     ensure_incremental_vacuum(&mut conn).await?;
     create_tables(&mut conn).await?;
     Ok(conn)
@@ -98,7 +104,10 @@ pub(super) async fn open_readers(path: &Path, connections: u32) -> Result<Sqlite
         .max_connections(connections.max(1))
         .connect_with(options)
         .await
-        .map_err(|source| SqliteError::Open { path: path.to_owned(), source })
+        .map_err(|source| SqliteError::Open {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// A file created elsewhere (or by an older build) without auto_vacuum is
@@ -114,7 +123,9 @@ async fn ensure_incremental_vacuum(conn: &mut SqliteConnection) -> Result<(), Sq
             sqlx::query(statement)
                 .execute(&mut *conn)
                 .await
-                .map_err(SqliteError::sql("converting the file to auto_vacuum=INCREMENTAL"))?;
+                .map_err(SqliteError::sql(
+                    "converting the file to auto_vacuum=INCREMENTAL",
+                ))?;
         }
     }
     Ok(())
@@ -122,14 +133,20 @@ async fn ensure_incremental_vacuum(conn: &mut SqliteConnection) -> Result<(), Sq
 
 async fn create_tables(conn: &mut SqliteConnection) -> Result<(), SqliteError> {
     for statement in SCHEMA {
-        sqlx::query(statement).execute(&mut *conn).await.map_err(SqliteError::sql("creating tables"))?;
+        sqlx::query(statement)
+            .execute(&mut *conn)
+            .await
+            .map_err(SqliteError::sql("creating tables"))?;
     }
     Ok(())
 }
 
 /// Read the current objects and revisions in one snapshot.
 pub(super) async fn load(conn: &mut SqliteConnection) -> Result<Loaded, SqliteError> {
-    let mut tx = conn.begin().await.map_err(SqliteError::sql("starting the load"))?;
+    let mut tx = conn
+        .begin()
+        .await
+        .map_err(SqliteError::sql("starting the load"))?;
     let meta = sqlx::query("SELECT revision, compacted FROM meta WHERE id = 1")
         .fetch_one(&mut *tx)
         .await
@@ -140,13 +157,19 @@ pub(super) async fn load(conn: &mut SqliteConnection) -> Result<Loaded, SqliteEr
         .fetch_all(&mut *tx)
         .await
         .map_err(SqliteError::sql("reading objects"))?;
-    tx.commit().await.map_err(SqliteError::sql("ending the load"))?;
+    tx.commit()
+        .await
+        .map_err(SqliteError::sql("ending the load"))?;
     let mut objects = BTreeMap::new();
     for row in rows {
         let object = decode(row.get(0), row.get(1), row.get(2))?;
         objects.insert(object.key.clone(), object);
     }
-    Ok(Loaded { objects, revision, compacted })
+    Ok(Loaded {
+        objects,
+        revision,
+        compacted,
+    })
 }
 
 #[cfg(test)]
@@ -156,10 +179,18 @@ mod tests {
     #[tokio::test]
     async fn new_file_is_wal_with_incremental_vacuum_and_empty_state() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut conn = open_writer(&dir.path().join("s.db"), 1 << 20).await.expect("open");
-        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut conn).await.expect("pragma");
+        let mut conn = open_writer(&dir.path().join("s.db"), 1 << 20)
+            .await
+            .expect("open");
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&mut conn)
+            .await
+            .expect("pragma");
         assert_eq!(mode, AUTO_VACUUM_INCREMENTAL);
-        let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.expect("pragma");
+        let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .expect("pragma");
         assert_eq!(journal, "wal");
         let loaded = load(&mut conn).await.expect("load");
         assert!(loaded.objects.is_empty());
@@ -170,11 +201,19 @@ mod tests {
     async fn file_without_auto_vacuum_is_converted() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("old.db");
-        let mut plain = SqliteConnectOptions::new().filename(&path).create_if_missing(true).connect().await.expect("create");
+        let mut plain = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .expect("create");
         create_tables(&mut plain).await.expect("schema");
         plain.close().await.expect("close");
         let mut conn = open_writer(&path, 1 << 20).await.expect("open");
-        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut conn).await.expect("pragma");
+        let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum")
+            .fetch_one(&mut conn)
+            .await
+            .expect("pragma");
         assert_eq!(mode, AUTO_VACUUM_INCREMENTAL);
     }
 }

@@ -28,7 +28,9 @@ type Batch = Arc<[WatchEvent]>;
 /// before it is cut off.
 pub(super) fn feed(backlog: usize) -> (Publisher, Feed) {
     let (sender, _) = broadcast::channel(backlog.max(1));
-    let feed = Feed { sender: sender.downgrade() };
+    let feed = Feed {
+        sender: sender.downgrade(),
+    };
     (Publisher { sender }, feed)
 }
 
@@ -61,26 +63,54 @@ impl Feed {
         prefix: &str,
         after: Revision,
     ) -> Result<WatchStream, StoreError> {
-        let live = self.sender.upgrade().ok_or(SqliteError::Closed)?.subscribe();
+        let live = self
+            .sender
+            .upgrade()
+            .ok_or(SqliteError::Closed)?
+            .subscribe();
         // Anything above the index's revision has not been published yet, so
         // the subscription will see it: a watch from "now" skips SQLite.
-        let replayed = if after >= index.revision() { Vec::new() } else { replay(reader, prefix, after).await? };
-        let last = replayed.last().map_or(after, |event| event.object.revision.max(after));
-        let live = LiveEvents { receiver: live, prefix: prefix.to_owned(), last, batch: None, ended: false };
-        Ok(stream::iter(replayed.into_iter().map(Ok)).chain(live.into_stream()).boxed())
+        let replayed = if after >= index.revision() {
+            Vec::new()
+        } else {
+            replay(reader, prefix, after).await?
+        };
+        let last = replayed
+            .last()
+            .map_or(after, |event| event.object.revision.max(after));
+        let live = LiveEvents {
+            receiver: live,
+            prefix: prefix.to_owned(),
+            last,
+            batch: None,
+            ended: false,
+        };
+        Ok(stream::iter(replayed.into_iter().map(Ok))
+            .chain(live.into_stream())
+            .boxed())
     }
 }
 
 /// The logged events under `prefix` after `after`, read in one snapshot that
 /// also checks that compaction has not removed any of them.
-async fn replay(reader: &SqlitePool, prefix: &str, after: Revision) -> Result<Vec<WatchEvent>, StoreError> {
-    let mut tx = reader.begin().await.map_err(SqliteError::sql("starting a watch replay"))?;
+async fn replay(
+    reader: &SqlitePool,
+    prefix: &str,
+    after: Revision,
+) -> Result<Vec<WatchEvent>, StoreError> {
+    let mut tx = reader
+        .begin()
+        .await
+        .map_err(SqliteError::sql("starting a watch replay"))?;
     let compacted: Revision = sqlx::query_scalar("SELECT compacted FROM meta WHERE id = 1")
         .fetch_one(&mut *tx)
         .await
         .map_err(SqliteError::sql("reading the compacted revision"))?;
     if after < compacted {
-        return Err(StoreError::Compacted { requested: after, oldest: compacted });
+        return Err(StoreError::Compacted {
+            requested: after,
+            oldest: compacted,
+        });
     }
     // substr/length both count characters, so this is an exact prefix test.
     let rows = sqlx::query(
@@ -92,13 +122,19 @@ async fn replay(reader: &SqlitePool, prefix: &str, after: Revision) -> Result<Ve
     .fetch_all(&mut *tx)
     .await
     .map_err(SqliteError::sql("reading the change log"))?;
-    tx.rollback().await.map_err(SqliteError::sql("ending a watch replay"))?;
+    tx.rollback()
+        .await
+        .map_err(SqliteError::sql("ending a watch replay"))?;
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
         let revision: Revision = row.get(0);
         let kind = kind_from_code(row.get(2), revision)?;
         let object = decode(row.get(1), revision, row.get(3))?;
-        events.push(WatchEvent { kind, object, prev: None });
+        events.push(WatchEvent {
+            kind,
+            object,
+            prev: None,
+        });
     }
     Ok(events)
 }
@@ -131,7 +167,9 @@ impl LiveEvents {
             if let Some((batch, position)) = &mut self.batch {
                 while let Some(event) = batch.get(*position) {
                     *position += 1;
-                    if event.object.revision > self.last && event.object.key.starts_with(&self.prefix) {
+                    if event.object.revision > self.last
+                        && event.object.key.starts_with(&self.prefix)
+                    {
                         self.last = event.object.revision;
                         return Some(Ok(event.clone()));
                     }
@@ -142,7 +180,9 @@ impl LiveEvents {
                 Ok(batch) => self.batch = Some((batch, 0)),
                 Err(RecvError::Lagged(_)) => {
                     self.ended = true;
-                    return Some(Err(StoreError::WatcherTooSlow { last_delivered: self.last }));
+                    return Some(Err(StoreError::WatcherTooSlow {
+                        last_delivered: self.last,
+                    }));
                 }
                 // The store was closed: the watch ends normally.
                 Err(RecvError::Closed) => return None,

@@ -73,7 +73,16 @@ impl Writer {
     ) -> Self {
         let revision = shared.index.revision();
         let compacted = shared.compacted.load(Ordering::Acquire);
-        Writer { conn, requests, shared, publisher, max_batch: max_batch.max(1), log_limit, revision, compacted }
+        Writer {
+            conn,
+            requests,
+            shared,
+            publisher,
+            max_batch: max_batch.max(1),
+            log_limit,
+            revision,
+            compacted,
+        }
     }
 
     /// Serve requests until every sender is gone or `Close` arrives.
@@ -81,7 +90,9 @@ impl Writer {
         let mut pending = Vec::with_capacity(self.max_batch);
         while let Some(first) = self.requests.recv().await {
             pending.push(first);
-            while pending.len() < self.max_batch && !matches!(pending.last(), Some(Request::Close(_))) {
+            while pending.len() < self.max_batch
+                && !matches!(pending.last(), Some(Request::Close(_)))
+            {
                 match self.requests.try_recv() {
                     Ok(request) => pending.push(request),
                     Err(_) => break,
@@ -102,12 +113,14 @@ impl Writer {
             return closing;
         }
         if let Err(error) = self.persist(&batch).await {
+            // Every caller of the batch gets the cause; none is logged here.
             let error = Arc::new(error);
-            tracing::error!(error = %error, writes = batch.replies.len(), "store write transaction failed");
             for reply in batch.replies {
                 let _ = reply.send(Err(SqliteError::WriteFailed(error.clone()).into()));
             }
-            answer_compactions(batch.compact_replies, || Err(SqliteError::WriteFailed(error.clone()).into()));
+            answer_compactions(batch.compact_replies, || {
+                Err(SqliteError::WriteFailed(error.clone()).into())
+            });
             return closing;
         }
         self.committed(batch).await;
@@ -132,7 +145,8 @@ impl Writer {
                     };
                     match mutation.plan(current.as_ref(), next) {
                         Ok(event) => {
-                            let after = (event.kind != EventKind::Deleted).then(|| event.object.clone());
+                            let after =
+                                (event.kind != EventKind::Deleted).then(|| event.object.clone());
                             staged.insert(key, after);
                             batch.events.push(event);
                             batch.replies.push(reply);
@@ -171,8 +185,14 @@ impl Writer {
                 .await?;
         }
         if let Some(compact_to) = batch.compact_to {
-            sqlx::query("DELETE FROM log WHERE revision <= ?1").bind(compact_to).execute(&mut *tx).await?;
-            sqlx::query("UPDATE meta SET compacted = ?1 WHERE id = 1").bind(compact_to).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM log WHERE revision <= ?1")
+                .bind(compact_to)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE meta SET compacted = ?1 WHERE id = 1")
+                .bind(compact_to)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await
     }
@@ -221,7 +241,10 @@ impl Writer {
     }
 }
 
-async fn write_event(tx: &mut Transaction<'_, Sqlite>, event: &WatchEvent) -> Result<(), sqlx::Error> {
+async fn write_event(
+    tx: &mut Transaction<'_, Sqlite>,
+    event: &WatchEvent,
+) -> Result<(), sqlx::Error> {
     let object = &event.object;
     let raw: &[u8] = &object.raw;
     match event.kind {
@@ -242,7 +265,10 @@ async fn write_event(tx: &mut Transaction<'_, Sqlite>, event: &WatchEvent) -> Re
                 .await?;
         }
         EventKind::Deleted => {
-            sqlx::query("DELETE FROM objects WHERE key = ?1").bind(&object.key).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM objects WHERE key = ?1")
+                .bind(&object.key)
+                .execute(&mut **tx)
+                .await?;
         }
     }
     sqlx::query("INSERT INTO log (revision, key, kind, value) VALUES (?1, ?2, ?3, ?4)")

@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::*;
+use crate::unpack::whiteout::{is_opaque, is_whiteout};
 
 /// A tar entry with a raw name (so `..` and absolute names can be written, as an attacker would).
 enum E<'a> {
@@ -37,9 +38,16 @@ fn tarball(entries: &[E]) -> Vec<u8> {
 }
 
 fn apply(root: &Path, entries: &[E]) -> Result<Digest> {
-    let tar = tarball(entries);
-    apply_layer(root, &tar[..], Compression::None, &Digest::of(&tar))
+    apply_to(root, entries, LayerTarget::Merged)
 }
+
+fn apply_to(root: &Path, entries: &[E], target: LayerTarget<'_>) -> Result<Digest> {
+    let tar = tarball(entries);
+    apply_layer(root, &tar[..], Compression::None, &Digest::of(&tar), target)
+}
+
+/// Both ways a layer can land: every containment guarantee must hold for each.
+const TARGETS: [LayerTarget<'static>; 2] = [LayerTarget::Merged, LayerTarget::OverlayDiff { lowers: &[] }];
 
 fn read(root: &Path, p: &str) -> Option<String> {
     std::fs::read_to_string(root.join(p)).ok()
@@ -62,7 +70,7 @@ fn diff_id_is_the_hash_of_the_uncompressed_tar() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, &tar).unwrap();
     let gz = gz.finish().unwrap();
-    let diff = apply_layer(dir.path(), &gz[..], Compression::Gzip, &Digest::of(&gz)).unwrap();
+    let diff = apply_layer(dir.path(), &gz[..], Compression::Gzip, &Digest::of(&gz), LayerTarget::Merged).unwrap();
     assert_eq!(diff, Digest::of(&tar));
 }
 
@@ -90,81 +98,127 @@ fn opaque_directory_hides_lower_children_but_keeps_its_own() {
 }
 
 #[test]
-fn parent_dir_names_are_refused() {
-    let outer = tempfile::tempdir().unwrap();
-    let root = outer.path().join("root");
+fn overlay_target_turns_whiteouts_into_devices_and_opaque_xattrs() {
+    if !crate::unpack::testing::privileged_or_skip("overlay whiteouts") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let lowers = [];
+    let target = LayerTarget::OverlayDiff { lowers: &lowers };
+    apply_to(root, &[E::File("data/a.txt", b"v2"), E::File("data/.wh.b.txt", b""), E::File(".wh.old", b"")], target).unwrap();
+    apply_to(root, &[E::File("etc/upper", b"u"), E::File("etc/.wh..wh..opq", b""), E::File("etc/later", b"l")], target).unwrap();
+    let meta = |p: &str| std::fs::symlink_metadata(root.join(p)).unwrap();
+    assert!(is_whiteout(&meta("data/b.txt")) && is_whiteout(&meta("old")));
+    assert!(!root.join("data/.wh.b.txt").exists(), "markers are converted, not copied");
+    assert_eq!(read(root, "data/a.txt").as_deref(), Some("v2"));
+    assert!(is_opaque(&root.join("etc")));
+    assert_eq!((read(root, "etc/upper").as_deref(), read(root, "etc/later").as_deref()), (Some("u"), Some("l")), "the layer's own entries stay");
+}
+
+#[test]
+fn overlay_target_gives_missing_parents_the_lower_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lower, root) = (dir.path().join("lower"), dir.path().join("root"));
+    std::fs::create_dir_all(lower.join("home/user")).unwrap();
+    std::fs::set_permissions(lower.join("home/user"), std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::create_dir(&root).unwrap();
-    let err = apply(&root, &[E::File("../escaped", b"x")]).unwrap_err();
-    assert!(matches!(err, ImageError::UnsafePath { .. }), "{err}");
-    assert!(!outer.path().join("escaped").exists());
+    let lowers = [lower];
+    apply_to(&root, &[E::File("home/user/.profile", b"p")], LayerTarget::OverlayDiff { lowers: &lowers }).unwrap();
+    assert_eq!(std::fs::metadata(root.join("home/user")).unwrap().permissions().mode() & 0o7777, 0o700);
+    // An explicit entry in the tar wins over the lower layer's mode.
+    apply_to(&root, &[E::Dir("home/user/"), E::File("home/user/.rc", b"r")], LayerTarget::OverlayDiff { lowers: &lowers }).unwrap();
+    assert_eq!(std::fs::metadata(root.join("home/user")).unwrap().permissions().mode() & 0o7777, 0o755);
+}
+
+#[test]
+fn parent_dir_names_are_refused() {
+    for target in TARGETS {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let err = apply_to(&root, &[E::File("../escaped", b"x")], target).unwrap_err();
+        assert!(matches!(err, ImageError::UnsafePath { .. }), "{err}");
+        assert!(!outer.path().join("escaped").exists());
+    }
 }
 
 #[test]
 fn absolute_names_land_inside_the_root() {
-    let dir = tempfile::tempdir().unwrap();
-    let name = format!("{}/inside-abs", dir.path().display());
-    let root = dir.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    apply(&root, &[E::File(&name, b"x")]).unwrap();
-    assert!(!dir.path().join("inside-abs").exists());
-    assert!(root.join(name.trim_start_matches('/')).exists());
+    for target in TARGETS {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("{}/inside-abs", dir.path().display());
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        apply_to(&root, &[E::File(&name, b"x")], target).unwrap();
+        assert!(!dir.path().join("inside-abs").exists());
+        assert!(root.join(name.trim_start_matches('/')).exists());
+    }
 }
 
 #[test]
 fn writing_through_a_symlink_to_outside_stays_inside() {
-    let outer = tempfile::tempdir().unwrap();
-    let root = outer.path().join("root");
-    let victim = outer.path().join("victim");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::create_dir_all(&victim).unwrap();
-    let victim_abs = victim.display().to_string();
-    // First an absolute symlink to a host dir, then a file "through" it.
-    apply(&root, &[E::Symlink("link", &victim_abs), E::File("link/pwned", b"x")]).unwrap();
-    assert!(!victim.join("pwned").exists(), "write escaped through an absolute symlink");
-    assert!(root.join(victim_abs.trim_start_matches('/')).join("pwned").exists());
-    // A relative symlink climbing out of the root.
-    apply(&root, &[E::Symlink("up", "../../../../.."), E::File("up/pwned2", b"x")]).unwrap();
-    assert!(root.join("pwned2").exists());
-    assert!(!outer.path().join("pwned2").exists());
+    for target in TARGETS {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        let victim = outer.path().join("victim");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&victim).unwrap();
+        let victim_abs = victim.display().to_string();
+        // First an absolute symlink to a host dir, then a file "through" it.
+        apply_to(&root, &[E::Symlink("link", &victim_abs), E::File("link/pwned", b"x")], target).unwrap();
+        assert!(!victim.join("pwned").exists(), "write escaped through an absolute symlink");
+        assert!(root.join(victim_abs.trim_start_matches('/')).join("pwned").exists());
+        // A relative symlink climbing out of the root.
+        apply_to(&root, &[E::Symlink("up", "../../../../.."), E::File("up/pwned2", b"x")], target).unwrap();
+        assert!(root.join("pwned2").exists());
+        assert!(!outer.path().join("pwned2").exists());
+    }
 }
 
 #[test]
 fn a_file_entry_replaces_a_symlink_instead_of_writing_through_it() {
-    let outer = tempfile::tempdir().unwrap();
-    let root = outer.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    let target = outer.path().join("host-file");
-    std::fs::write(&target, b"host").unwrap();
-    apply(&root, &[E::Symlink("f", &target.display().to_string()), E::File("f", b"layer")]).unwrap();
-    assert_eq!(std::fs::read(&target).unwrap(), b"host");
-    assert_eq!(read(&root, "f").as_deref(), Some("layer"));
+    for target in TARGETS {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let host_file = outer.path().join("host-file");
+        std::fs::write(&host_file, b"host").unwrap();
+        apply_to(&root, &[E::Symlink("f", &host_file.display().to_string()), E::File("f", b"layer")], target).unwrap();
+        assert_eq!(std::fs::read(&host_file).unwrap(), b"host");
+        assert_eq!(read(&root, "f").as_deref(), Some("layer"));
+    }
 }
 
 #[test]
 fn hardlinks_cannot_point_outside() {
-    let outer = tempfile::tempdir().unwrap();
-    let root = outer.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    std::fs::write(outer.path().join("secret"), b"s").unwrap();
-    let err = apply(&root, &[E::Hardlink("h", "../secret")]).unwrap_err();
-    assert!(matches!(err, ImageError::UnsafePath { .. }), "{err}");
-    // An absolute target is resolved inside the root, where it does not exist.
-    let abs = outer.path().join("secret").display().to_string();
-    assert!(matches!(apply(&root, &[E::Hardlink("h", &abs)]), Err(ImageError::UnsafePath { .. })));
-    // Through a symlink to outside: resolved inside, so again missing.
-    assert!(apply(&root, &[E::Symlink("s", &outer.path().display().to_string()), E::Hardlink("h", "s/secret")]).is_err());
-    assert!(!root.join("h").exists());
+    for target in TARGETS {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(outer.path().join("secret"), b"s").unwrap();
+        let err = apply_to(&root, &[E::Hardlink("h", "../secret")], target).unwrap_err();
+        assert!(matches!(err, ImageError::UnsafePath { .. }), "{err}");
+        // An absolute target is resolved inside the root, where it does not exist.
+        let abs = outer.path().join("secret").display().to_string();
+        assert!(matches!(apply_to(&root, &[E::Hardlink("h", &abs)], target), Err(ImageError::UnsafePath { .. })));
+        // Through a symlink to outside: resolved inside, so again missing.
+        assert!(apply_to(&root, &[E::Symlink("s", &outer.path().display().to_string()), E::Hardlink("h", "s/secret")], target).is_err());
+        assert!(!root.join("h").exists());
+    }
 }
 
 #[test]
 fn whiteout_through_a_symlink_does_not_delete_host_files() {
-    let outer = tempfile::tempdir().unwrap();
-    let root = outer.path().join("root");
-    std::fs::create_dir(&root).unwrap();
-    std::fs::write(outer.path().join("keep"), b"k").unwrap();
-    apply(&root, &[E::Symlink("s", &outer.path().display().to_string()), E::File("s/.wh.keep", b"")]).unwrap();
-    apply(&root, &[E::File("../.wh.keep", b"")]).unwrap_err();
-    assert!(outer.path().join("keep").exists());
+    for target in TARGETS {
+        let outer = tempfile::tempdir().unwrap();
+        let root = outer.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(outer.path().join("keep"), b"k").unwrap();
+        apply_to(&root, &[E::Symlink("s", &outer.path().display().to_string()), E::File("s/.wh.keep", b"")], target).unwrap();
+        apply_to(&root, &[E::File("../.wh.keep", b"")], target).unwrap_err();
+        assert!(outer.path().join("keep").exists());
+    }
 }
 
 #[test]
@@ -184,7 +238,7 @@ fn read_only_directories_still_receive_their_entries() {
         b.append_data(&mut f, "ro/file", &b"x"[..]).unwrap();
         b.into_inner().unwrap()
     };
-    apply_layer(root, &tar[..], Compression::None, &Digest::of(&tar)).unwrap();
+    apply_layer(root, &tar[..], Compression::None, &Digest::of(&tar), LayerTarget::Merged).unwrap();
     assert_eq!(std::fs::metadata(root.join("ro")).unwrap().permissions().mode() & 0o777, 0o555);
     assert!(root.join("ro/file").exists());
 }
@@ -192,6 +246,6 @@ fn read_only_directories_still_receive_their_entries() {
 #[test]
 fn garbage_is_a_layer_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let err = apply_layer(dir.path(), &b"not a gzip stream at all"[..], Compression::Gzip, &Digest::of(b"g")).unwrap_err();
+    let err = apply_layer(dir.path(), &b"not a gzip stream at all"[..], Compression::Gzip, &Digest::of(b"g"), LayerTarget::Merged).unwrap_err();
     assert!(matches!(err, ImageError::Layer { .. }), "{err}");
 }

@@ -1,0 +1,105 @@
+//! `exec` into a running container: a new process that joins the
+//! container's cgroup and its pid, net, IPC, UTS and mount namespaces (mount
+//! last, which also moves its root into the container), then takes the
+//! container's identity. Its stdio is piped to the caller's [`ExecIo`].
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use tokio::io::AsyncWriteExt;
+use tokio::net::unix::pipe;
+use tokio::task::JoinHandle;
+
+use super::cgroup::Cgroups;
+use super::container::Container;
+use super::error::LinuxError;
+use super::plan::exec_steps;
+use super::spawn::{launch, Launch, PidNamespace};
+use crate::cri::ExecIo;
+
+/// The namespaces an exec joins besides pid, in order (mount last).
+const JOINED: [(&str, CloneFlags); 4] = [
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+fn open(path: PathBuf, write: bool) -> Result<File, LinuxError> {
+    std::fs::OpenOptions::new().read(!write).write(write).open(&path).map_err(|e| LinuxError::io("opening", &path, e))
+}
+
+/// Runs `argv` in the container whose PID 1 is `pid` (host view); returns its exit code.
+pub async fn exec_in(container: &Container, pid: Pid, cgroups: &dyn Cgroups, argv: Vec<String>, io: ExecIo) -> Result<i32, LinuxError> {
+    let ns = |kind: &str| PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
+    let pid_ns: OwnedFd = open(ns("pid"), false)?.into();
+    let namespace_files: Vec<(File, CloneFlags)> =
+        JOINED.iter().map(|(kind, flag)| open(ns(kind), false).map(|f| (f, *flag))).collect::<Result<_, _>>()?;
+    let cgroup_files: Vec<File> = cgroups.procs_files(&container.cgroup).into_iter().map(|p| open(p, true)).collect::<Result<_, _>>()?;
+    let namespaces: Vec<(RawFd, CloneFlags)> = namespace_files.iter().map(|(f, k)| (f.as_raw_fd(), *k)).collect();
+    let procs: Vec<RawFd> = cgroup_files.iter().map(File::as_raw_fd).collect();
+    let working_dir = container.config.working_dir.clone().unwrap_or_else(|| "/".into());
+    let steps = exec_steps(&procs, &namespaces, container.identity, &working_dir)?;
+
+    let ExecIo { stdin, stdout, stderr, tty: _ } = io;
+    let piped = |wanted: bool| if wanted { Stdio::piped() } else { Stdio::null() };
+    let request = Launch {
+        argv,
+        env: container.config.env.clone(),
+        steps,
+        pid_namespace: PidNamespace::Join(pid_ns),
+        stdin: piped(stdin.is_some()),
+        stdout: piped(stdout.is_some()),
+        stderr: piped(stderr.is_some()),
+    };
+    let mut child = tokio::task::spawn_blocking(move || {
+        let child = launch(request);
+        // The namespace and cgroup files must outlive the fork.
+        drop((namespace_files, cgroup_files));
+        child
+    })
+    .await
+    .map_err(|e| LinuxError::InvalidConfig(format!("exec launcher: {e}")))??;
+
+    let feed = match (stdin, child.stdin.take()) {
+        (Some(mut source), Some(sink)) => {
+            let mut sink = pipe::Sender::from_owned_fd(OwnedFd::from(sink)).map_err(|e| LinuxError::io("piping stdin", &ns("pid"), e))?;
+            Some(tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut source, &mut sink).await;
+            }))
+        }
+        _ => None,
+    };
+    let drains: Vec<JoinHandle<()>> = [
+        child.stdout.take().map(OwnedFd::from).zip(stdout),
+        child.stderr.take().map(OwnedFd::from).zip(stderr),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|(fd, mut sink)| {
+        tokio::spawn(async move {
+            if let Ok(mut source) = pipe::Receiver::from_owned_fd(fd) {
+                let _ = tokio::io::copy(&mut source, &mut sink).await;
+                let _ = sink.flush().await;
+            }
+        })
+    })
+    .collect();
+
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .map_err(|e| LinuxError::InvalidConfig(format!("exec waiter: {e}")))?
+        .map_err(|e| LinuxError::io("waiting for exec in", &ns("pid"), e))?;
+    for drain in drains {
+        let _ = drain.await;
+    }
+    if let Some(feed) = feed {
+        feed.abort();
+    }
+    let (code, _) = super::container::exit_of(status, false, false);
+    Ok(code)
+}

@@ -1,0 +1,56 @@
+//! Wiring of a node: the runtimes this machine can offer and the agent that
+//! drives them, for the embedded node of `wasmkube server` and for
+//! `wasmkube agent`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use runtime::agent::{self, AgentConfig};
+use runtime::cri::ContainerRuntime;
+use runtime::logs::LogHub;
+use runtime::wasm::{WasmOptions, WasmRuntime};
+
+/// What a node needs to know to join a cluster.
+pub struct NodeSettings {
+    pub server_url: String,
+    pub ca_pem: String,
+    pub token: String,
+    pub data_dir: PathBuf,
+    pub node_name: Option<String>,
+    pub insecure_registries: Vec<String>,
+}
+
+/// This machine's host name, the default node name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_lowercase())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "wasmkube-node".to_string())
+}
+
+/// Run a node agent with every runtime available here until `shutdown`.
+pub async fn run(settings: NodeSettings, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let log_hub = LogHub::new();
+    let max_pods = 110;
+    let mut wasm_options = WasmOptions::new(settings.data_dir.clone());
+    wasm_options.max_pods = max_pods;
+    wasm_options.log_hub = log_hub.clone();
+    let wasm = WasmRuntime::new(wasm_options).context("starting the wasm runtime")?;
+    let runtimes: Vec<Arc<dyn ContainerRuntime>> = vec![Arc::new(wasm)];
+    let config = AgentConfig {
+        server_url: settings.server_url,
+        ca_pem: settings.ca_pem,
+        token: settings.token,
+        data_dir: settings.data_dir,
+        node_name: settings.node_name.unwrap_or_else(host_name),
+        insecure_registries: settings.insecure_registries,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        max_pods,
+        log_hub,
+    };
+    agent::run(config, runtimes, shutdown).await.context("the node agent stopped")
+}
