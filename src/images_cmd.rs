@@ -8,13 +8,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use images::{Digest, ImageKind, ImageRef, ImageService, Keyring, Progress, RegistryOptions, Silent};
+use images::{Digest, ImageKind, ImageRef, ImageService, Keyring, Progress, RegistryOptions, Silent, SnapshotLayout};
 
 /// `wasmkube images ...`
 #[derive(clap::Args, Debug)]
 pub struct ImagesArgs {
-    /// The node's data directory; images live in DATA/images.
-    #[arg(long, env = "WASMKUBE_DATA_DIR", default_value = "/var/lib/wasmkube")]
+    /// The node's data directory (as `wasmkube server --data-dir`); images live in DATA/images.
+    #[arg(long, env = "WASMKUBE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// A registry (host:port) to reach over plain HTTP. Repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
@@ -80,7 +80,10 @@ pub async fn run(args: ImagesArgs) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             if let images::Content::Rootfs(snapshot) = prepared.content {
-                println!("rootfs {}", snapshot.rootfs.display());
+                match snapshot.layout {
+                    SnapshotLayout::Overlay { lower_dirs } => println!("snapshot {} (overlay, {} layers)", snapshot.chain_id, lower_dirs.len()),
+                    SnapshotLayout::Merged { path } => println!("snapshot {} (copy) at {}", snapshot.chain_id, path.display()),
+                }
             }
             Ok(())
         }

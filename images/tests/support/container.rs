@@ -7,6 +7,7 @@ use images::{mount_rootfs, unmount_rootfs, Snapshot};
 
 pub struct Container {
     snapshot: Snapshot,
+    #[allow(dead_code)] // read by the pull tests, not by the import ones
     pub upper: PathBuf,
     pub rootfs: PathBuf,
 }

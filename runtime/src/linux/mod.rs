@@ -26,7 +26,7 @@ mod nsops;
 mod options;
 mod plan;
 mod rootfs;
-// mod runtime;
+mod runtime;
 mod sandbox;
 mod spawn;
 
@@ -34,4 +34,4 @@ pub use caps::{parse_capability, CapSet};
 pub use cgroup::{CgroupVersion, QosClass, QOS_LABEL};
 pub use error::LinuxError;
 pub use options::LinuxOptions;
-// pub use runtime::LinuxRuntime;
+pub use runtime::LinuxRuntime;

@@ -124,7 +124,7 @@ pub fn cstring(bytes: &[u8]) -> Result<CString, LinuxError> {
 fn under(root: &Path, inner: &str) -> Result<CString, LinuxError> {
     let mut bytes = root.as_os_str().as_bytes().to_vec();
     let inner = inner.trim_end_matches('/');
-    if !inner.starts_with('/') {
+    if !inner.is_empty() && !inner.starts_with('/') {
         bytes.push(b'/');
     }
     bytes.extend_from_slice(inner.as_bytes());

@@ -2,8 +2,9 @@
 //! (rebuild them with `samples/wasm/build.sh`): output in the CRI log, mounts,
 //! limits (memory, CPU, fuel), stop, exec, and the on-disk module cache.
 
+mod bench;
+mod cache;
+mod exec;
 mod fixture;
 mod lifecycle;
 mod limits;
-mod exec;
-mod cache;

@@ -123,13 +123,28 @@ async fn pull_one(
         Content::Rootfs(snapshot) => ImageContent::Rootfs { path: snapshot.rootfs.clone() },
     };
     let run = &local.record.run;
+    let mut entrypoint = run.entrypoint.clone().unwrap_or_default();
+    // A wasm image's program is its module: with no entrypoint of its own it
+    // is the module, named after the image, so `args` stay arguments and the
+    // guest sees a program name in argv[0] as under any WASI host.
+    if entrypoint.is_empty() && matches!(local.content, Content::Wasm { .. }) {
+        entrypoint = vec![module_program_name(&local.record.name)];
+    }
     Ok(PulledImage {
         content,
         image_id: format!("{}@{}", local.record.name, local.record.manifest_digest),
-        command: ImageCommand { entrypoint: run.entrypoint.clone().unwrap_or_default(), cmd: run.cmd.clone().unwrap_or_default() },
+        command: ImageCommand { entrypoint, cmd: run.cmd.clone().unwrap_or_default() },
         env: run.env.clone().unwrap_or_default(),
         working_dir: run.working_dir.clone().filter(|d| !d.is_empty()),
     })
+}
+
+/// `registry/wasm/hello:1.0` → `hello.wasm`.
+fn module_program_name(image: &str) -> String {
+    let repo = image.split('@').next().unwrap_or(image);
+    let last = repo.rsplit('/').next().unwrap_or(repo);
+    let name = last.split(':').next().unwrap_or(last);
+    format!("{name}.wasm")
 }
 
 async fn runtime_class_handler(ctx: &AgentContext, class: &str) -> Result<String, AdmitError> {
@@ -155,4 +170,16 @@ async fn keyring(ctx: &AgentContext, pod: &Pod) -> Keyring {
         }
     }
     keys
+}
+
+#[cfg(test)]
+mod program_name_tests {
+    use super::module_program_name;
+
+    #[test]
+    fn a_wasm_image_is_run_as_its_module() {
+        assert_eq!(module_program_name("127.0.0.1:5000/wasm/hello:1.0"), "hello.wasm");
+        assert_eq!(module_program_name("docker.io/local/logger@sha256:abc"), "logger.wasm");
+        assert_eq!(module_program_name("burner"), "burner.wasm");
+    }
 }

@@ -101,6 +101,10 @@ where
                 break;
             }
         }
+        // A close frame without a code reads as 1005 ("no status") to kubectl,
+        // which then reports the session as failed: say 1000, normal closure.
+        let normal = axum::extract::ws::CloseFrame { code: axum::extract::ws::close_code::NORMAL, reason: "".into() };
+        let _ = sink.send(Message::Close(Some(normal))).await;
         let _ = sink.close().await;
     });
 
