@@ -75,7 +75,18 @@ impl Records {
     }
 
     pub fn get(&self, name: &str) -> Option<ImageRecord> {
-        self.lock().get(name).cloned()
+        let mut map = self.lock();
+        if let Some(r) = map.get(name) {
+            return Some(r.clone());
+        }
+        // Another process (`wasmkube images import` beside a running node) may
+        // have recorded it since this one loaded the file.
+        let on_disk: BTreeMap<String, ImageRecord> =
+            std::fs::read(&self.path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        for (k, v) in on_disk {
+            map.entry(k).or_insert(v);
+        }
+        map.get(name).cloned()
     }
 
     pub fn all(&self) -> Vec<ImageRecord> {

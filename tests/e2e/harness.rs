@@ -247,3 +247,58 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+impl Server {
+    /// A fresh server with its embedded node agent whose image store holds exactly the named
+    /// sample modules (`samples/wasm/<name>.wasm`) as `local/<name>:1.0`; for samples that
+    /// [`Server::start_with_agent`] does not import (burner, loop).
+    pub fn start_with_samples(names: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true };
+        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm");
+        for name in names {
+            let status = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
+                .args(["images", "--data-dir"])
+                .arg(s.data_dir())
+                .arg("import")
+                .arg(samples.join(format!("{name}.wasm")))
+                .args(["--tag", &format!("local/{name}:1.0")])
+                .stdout(Stdio::null())
+                .status()
+                .expect("run wasmkube images import");
+            assert!(status.success(), "importing {name}.wasm");
+        }
+        s.launch("127.0.0.1:0");
+        s
+    }
+
+    /// The name of the first registered node, waiting up to 30 s for one.
+    pub fn node_name(&self) -> String {
+        wait_for("a node", Duration::from_secs(30), || {
+            let name = self.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
+            (!name.trim().is_empty()).then(|| name.trim().to_string())
+        })
+    }
+
+    /// `kubectl get pod POD -o jsonpath=...`; empty when the pod or the field is missing.
+    pub fn pod_field(&self, pod: &str, jsonpath: &str) -> String {
+        stdout(&self.kubectl(&["get", "pod", pod, "-o", &format!("jsonpath={jsonpath}")]))
+    }
+
+    /// Waits up to `timeout` for `jsonpath` of `pod` to read `want`.
+    pub fn wait_pod_field(&self, pod: &str, jsonpath: &str, want: &str, timeout: Duration) {
+        let what = format!("{jsonpath} of pod {pod} to be {want:?}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = self.pod_field(pod, jsonpath);
+            if last == want {
+                return;
+            }
+            if Instant::now() > deadline {
+                let describe = stdout(&self.kubectl(&["describe", "pod", pod]));
+                panic!("timed out after {timeout:?} waiting for {what}; last {last:?}\n{describe}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -10,3 +10,5 @@ mod durability;
 mod kube_client;
 mod server_lifecycle;
 mod wasm_pods;
+mod wasm_limits;
+mod wasm_volumes;

@@ -19,11 +19,26 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
     mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(options.as_str())).map_err(io::Error::from)
 }
 
-/// Unmounts `target`. A target that is not mounted is not an error.
+/// Unmounts the overlay at `target`. A target that is missing or not mounted is not an error
+/// (and needs no privilege).
 pub fn unmount(target: &Path) -> io::Result<()> {
+    if !is_overlay_mounted(target) {
+        return Ok(());
+    }
     match umount2(target, MntFlags::empty()) {
         Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a filesystem is mounted at `path`: every overlay mount has a device of its own, so
+/// the path and its parent differ.
+fn is_overlay_mounted(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::symlink_metadata(p).map(|m| m.dev());
+    match (dev(path), dev(&path.join(".."))) {
+        (Ok(own), Ok(parent)) => own != parent,
+        _ => false,
     }
 }
 

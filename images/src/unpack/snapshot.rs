@@ -116,19 +116,25 @@ impl SnapshotStore {
         Ok(Self { root, backend, in_flight: Mutex::default() })
     }
 
+    /// Removes the temp dirs of processes that are gone. Those of live ones (another command
+    /// using the same data dir) are still being built.
     fn clean(root: &Path) -> Result<()> {
         std::fs::create_dir_all(root).map_err(ImageError::io(root))?;
         for entry in std::fs::read_dir(root).map_err(ImageError::io(root))? {
             let entry = entry.map_err(ImageError::io(root))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
+            if !name.starts_with(TEMP_PREFIX) || owner_alive(&name) {
+                continue;
+            }
             if name.starts_with(PROBE_PREFIX) {
-                // A probe killed mid-way may have left its overlay mounted; never delete through it.
-                overlay::unmount(&entry.path().join("merged")).map_err(ImageError::io(entry.path()))?;
+                // A probe killed mid-way may have left its overlay mounted: never delete through it.
+                if let Err(error) = overlay::unmount(&entry.path().join("merged")) {
+                    tracing::warn!(%error, dir = %entry.path().display(), "leaving a stale overlay probe in place");
+                    continue;
+                }
             }
-            if name.starts_with(TEMP_PREFIX) {
-                std::fs::remove_dir_all(entry.path()).map_err(ImageError::io(entry.path()))?;
-            }
+            std::fs::remove_dir_all(entry.path()).map_err(ImageError::io(entry.path()))?;
         }
         Ok(())
     }
@@ -224,6 +230,12 @@ impl SnapshotStore {
     }
 }
 
+/// Whether the process that made the temp dir `name` (`tmp-<chain>-<pid>-<n>` or
+/// `tmp-probe-<pid>`) still runs. Names that do not parse belong to nobody.
+fn owner_alive(name: &str) -> bool {
+    name.split('-').nth(2).and_then(|pid| pid.parse::<u32>().ok()).is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists())
+}
+
 /// Unpacks `layer` into the new directory `dir`, above the snapshot directories `below` (top
 /// first).
 fn build_blocking(dir: &Path, blob: &Path, layer: &LayerSource, backend: SnapshotBackend, below: &[PathBuf]) -> Result<()> {
@@ -294,6 +306,20 @@ mod tests {
         // Each layer directory holds only its own layer: nothing is copied up.
         assert!(snaps.dir(&chains[1]).join("top").is_file());
         assert!(!snaps.dir(&chains[1]).join("base").exists());
+    }
+
+    #[test]
+    fn opening_removes_temp_dirs_of_dead_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = dir.path().join(format!("tmp-{}-{}-0", "a".repeat(64), std::process::id()));
+        let dead = dir.path().join(format!("tmp-{}-{}-0", "b".repeat(64), u32::MAX));
+        let dead_probe = dir.path().join(format!("tmp-probe-{}", u32::MAX));
+        for d in [&ours, &dead, &dead_probe] {
+            std::fs::create_dir_all(d.join("diff")).unwrap();
+        }
+        SnapshotStore::open_with(dir.path(), SnapshotBackend::Copy).unwrap();
+        assert!(ours.exists(), "a live process is still building it");
+        assert!(!dead.exists() && !dead_probe.exists());
     }
 
     #[tokio::test]

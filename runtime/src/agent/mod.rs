@@ -70,6 +70,18 @@ pub async fn run(
     std::fs::create_dir_all(&pods_dir).map_err(AgentError::io(&pods_dir))?;
     let registry = images::RegistryOptions { insecure: config.insecure_registries.clone(), ..Default::default() };
     let images = images::ImageService::open(&config.data_dir, registry).map_err(AgentError::Images)?;
+    // Air-gapped nodes: archives dropped into DATA/images/import/ are imported at start.
+    let import_dir = config.data_dir.join("images").join("import");
+    for (path, result) in images.import_dir(&import_dir).await {
+        match result {
+            Ok(records) => {
+                for r in records {
+                    tracing::info!(image = %r.name, from = %path.display(), "imported image");
+                }
+            }
+            Err(e) => tracing::warn!(from = %path.display(), error = %e, "could not import image"),
+        }
+    }
 
     let cert = server::tls::self_signed(&config.node_name)?;
     let listener = std::net::TcpListener::bind(config.listen).map_err(AgentError::Serve)?;

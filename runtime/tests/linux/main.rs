@@ -159,4 +159,24 @@ async fn isolation_limits_security_and_cleanup() {
     let state = f._tmp.path().join("state");
     assert_eq!(std::fs::read_dir(state.join("containers")).expect("dir").count(), 0);
     assert_eq!(std::fs::read_dir(state.join("sandboxes")).expect("dir").count(), 0);
+    remove_test_cgroups(&format!("wasmkube-test-{}", std::process::id()));
+}
+
+/// Checks that no pod cgroup is left under the test's parent, then removes the parent and its QoS dirs.
+fn remove_test_cgroups(parent: &str) {
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+        for controller in controllers.split(',').filter(|c| ["memory", "cpu", "cpuacct", "pids"].contains(c)) {
+            let base = Path::new("/sys/fs/cgroup").join(controller).join(path.trim_start_matches('/')).join(parent);
+            let Ok(qos_dirs) = std::fs::read_dir(&base) else { continue };
+            for qos in qos_dirs.flatten().filter(|e| e.path().is_dir()) {
+                let pods: Vec<_> = std::fs::read_dir(qos.path()).expect("qos").flatten().filter(|e| e.path().is_dir()).collect();
+                assert!(pods.is_empty(), "cgroups left behind in {}", qos.path().display());
+                std::fs::remove_dir(qos.path()).expect("rmdir qos");
+            }
+            std::fs::remove_dir(&base).expect("rmdir parent");
+        }
+    }
 }
