@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use runtime::agent::{self, AgentConfig};
 use runtime::cri::ContainerRuntime;
+use runtime::linux::{LinuxOptions, LinuxRuntime};
 use runtime::logs::LogHub;
 use runtime::wasm::{WasmOptions, WasmRuntime};
 
@@ -40,7 +41,15 @@ pub async fn run(settings: NodeSettings, shutdown: impl Future<Output = ()> + Se
     wasm_options.max_pods = max_pods;
     wasm_options.log_hub = log_hub.clone();
     let wasm = WasmRuntime::new(wasm_options).context("starting the wasm runtime")?;
-    let runtimes: Vec<Arc<dyn ContainerRuntime>> = vec![Arc::new(wasm)];
+    let mut runtimes: Vec<Arc<dyn ContainerRuntime>> = vec![Arc::new(wasm)];
+    // Linux containers need root, namespaces and cgroups: a node without them
+    // (an unprivileged edge device) serves wasm pods only, and says why.
+    let mut linux_options = LinuxOptions::new(settings.data_dir.join("linux"));
+    linux_options.log_hub = log_hub.clone();
+    match LinuxRuntime::new(linux_options) {
+        Ok(linux) => runtimes.push(Arc::new(linux)),
+        Err(e) => tracing::warn!("this node runs wasm pods only: the linux runtime is unavailable: {e}"),
+    }
     let config = AgentConfig {
         server_url: settings.server_url,
         ca_pem: settings.ca_pem,

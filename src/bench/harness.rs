@@ -19,13 +19,41 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
+    /// The control plane alone (`--disable-agent`).
     pub async fn start() -> anyhow::Result<BenchServer> {
+        Self::launch(tempfile::tempdir()?, false).await
+    }
+
+    /// The server with its embedded node agent, whose image store first receives each
+    /// `(module file, tag)` of `imports` through `wasmkube images import`.
+    pub async fn start_with_agent(imports: &[(PathBuf, String)]) -> anyhow::Result<BenchServer> {
         let tmp = tempfile::tempdir()?;
+        let data_dir = tmp.path().join("data");
+        for (file, tag) in imports {
+            let status = Command::new(std::env::current_exe()?)
+                .args(["images", "--data-dir"])
+                .arg(&data_dir)
+                .arg("import")
+                .arg(file)
+                .args(["--tag", tag])
+                .stdout(Stdio::null())
+                .status()
+                .await
+                .with_context(|| format!("importing {}", file.display()))?;
+            if !status.success() {
+                bail!("importing {} as {tag}: {status}", file.display());
+            }
+        }
+        Self::launch(tmp, true).await
+    }
+
+    async fn launch(tmp: tempfile::TempDir, with_agent: bool) -> anyhow::Result<BenchServer> {
         let data_dir = tmp.path().join("data");
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
-            .args(["server", "--disable-agent", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
+            .args((!with_agent).then_some("--disable-agent"))
             .env("WASMKUBE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -302,3 +302,18 @@ impl Server {
         }
     }
 }
+
+impl Server {
+    /// CPU time (user + system, all threads) the server process has used so far, from
+    /// `/proc/PID/stat`; the embedded agent runs wasm guests on the server's threads.
+    pub fn cpu_time(&self) -> Duration {
+        let pid = self.child.as_ref().expect("server running").id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let rest = stat.rsplit_once(')').map(|(_, rest)| rest).expect("stat format");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // USER_HZ is 100 on every Linux ABI this project targets.
+        Duration::from_millis(ticks * 10)
+    }
+}

@@ -47,9 +47,10 @@ pub struct PortMapping {
 pub enum ImageContent {
     /// A wasm module (core module or component) and its content digest.
     Wasm { digest: String, bytes: Arc<[u8]> },
-    /// An unpacked root filesystem (read-only; the runtime puts a writable
-    /// layer over it).
-    Rootfs { path: PathBuf },
+    /// An unpacked root filesystem, read-only, as the directories of its
+    /// layers, topmost first (one directory when the image store keeps merged
+    /// copies); the runtime puts a writable layer over them.
+    Rootfs { layers: Vec<PathBuf> },
 }
 
 /// A host directory or file made visible inside the container.

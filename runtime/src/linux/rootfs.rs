@@ -15,25 +15,32 @@ const MOUNT_POINTS: [&str; 4] = ["/proc", "/sys", "/dev", "/etc"];
 #[derive(Clone, Debug)]
 pub struct Layer {
     dir: PathBuf,
-    lower: PathBuf,
+    /// The image's layer directories, topmost first.
+    lowers: Vec<PathBuf>,
     upper: PathBuf,
     work: PathBuf,
     merged: PathBuf,
 }
 
 impl Layer {
-    /// Creates the layer's directories under `dir`, over the image at `lower`.
-    pub fn prepare(dir: &Path, lower: &Path) -> Result<Layer, LinuxError> {
-        let text = lower.to_string_lossy();
-        if text.contains(',') || text.contains(':') {
-            return Err(LinuxError::InvalidConfig(format!("image rootfs path {text:?} cannot be an overlay lower dir")));
+    /// Creates the layer's directories under `dir`, over the image layers
+    /// `lowers` (topmost first).
+    pub fn prepare(dir: &Path, lowers: &[PathBuf]) -> Result<Layer, LinuxError> {
+        if lowers.is_empty() {
+            return Err(LinuxError::InvalidConfig("the image has no layers".into()));
         }
-        if !lower.is_dir() {
-            return Err(LinuxError::InvalidConfig(format!("image rootfs {text:?} is not a directory")));
+        for lower in lowers {
+            let text = lower.to_string_lossy();
+            if text.contains(',') || text.contains(':') {
+                return Err(LinuxError::InvalidConfig(format!("image rootfs path {text:?} cannot be an overlay lower dir")));
+            }
+            if !lower.is_dir() {
+                return Err(LinuxError::InvalidConfig(format!("image rootfs {text:?} is not a directory")));
+            }
         }
         let layer = Layer {
             dir: dir.to_owned(),
-            lower: lower.to_owned(),
+            lowers: lowers.to_vec(),
             upper: dir.join("upper"),
             work: dir.join("work"),
             merged: dir.join("rootfs"),
@@ -52,14 +59,16 @@ impl Layer {
     }
 
     pub fn overlay_options(&self) -> String {
-        format!("lowerdir={},upperdir={},workdir={}", self.lower.display(), self.upper.display(), self.work.display())
+        let lower = self.lowers.iter().map(|l| l.display().to_string()).collect::<Vec<_>>().join(":");
+        format!("lowerdir={lower},upperdir={},workdir={}", self.upper.display(), self.work.display())
     }
 
     /// Makes `container_path` exist (a directory, or an empty file) for a bind mount, by
     /// creating it in the upper layer when the image does not have it.
     pub fn ensure_mount_point(&self, container_path: &str, directory: bool) -> Result<(), LinuxError> {
         let relative = confined(container_path)?;
-        if relative.as_os_str().is_empty() || fs::symlink_metadata(self.lower.join(&relative)).is_ok() {
+        let in_image = self.lowers.iter().any(|l| fs::symlink_metadata(l.join(&relative)).is_ok());
+        if relative.as_os_str().is_empty() || in_image {
             return Ok(());
         }
         let target = self.upper.join(&relative);
@@ -110,7 +119,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let image = tmp.path().join("image");
         fs::create_dir_all(image.join("proc")).expect("mk");
-        let layer = Layer::prepare(&tmp.path().join("c1"), &image).expect("prepare");
+        let layer = Layer::prepare(&tmp.path().join("c1"), std::slice::from_ref(&image)).expect("prepare");
         assert!(!tmp.path().join("c1/upper/proc").exists(), "the image has /proc");
         assert!(tmp.path().join("c1/upper/sys").is_dir());
         layer.ensure_mount_point("/data/cache", true).expect("dir");
@@ -125,10 +134,10 @@ mod tests {
     #[test]
     fn escaping_paths_and_odd_lower_dirs_are_refused() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let layer = Layer::prepare(&tmp.path().join("c"), tmp.path()).expect("prepare");
+        let layer = Layer::prepare(&tmp.path().join("c"), &[tmp.path().to_path_buf()]).expect("prepare");
         assert!(matches!(layer.ensure_mount_point("/../../etc", true), Err(LinuxError::InvalidConfig(_))));
         let odd = tmp.path().join("a,b");
         fs::create_dir_all(&odd).expect("mk");
-        assert!(matches!(Layer::prepare(&tmp.path().join("d"), &odd), Err(LinuxError::InvalidConfig(_))));
+        assert!(matches!(Layer::prepare(&tmp.path().join("d"), std::slice::from_ref(&odd)), Err(LinuxError::InvalidConfig(_))));
     }
 }

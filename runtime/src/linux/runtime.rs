@@ -255,7 +255,7 @@ impl ContainerRuntime for LinuxRuntime {
 
     async fn create_container(&self, sandbox_id: &SandboxId, config: &ContainerConfig) -> Result<ContainerId, CriError> {
         let sandbox = self.sandbox(sandbox_id)?;
-        let ImageContent::Rootfs { path: image } = &config.image else {
+        let ImageContent::Rootfs { layers: image } = &config.image else {
             return Err(CriError::UnsupportedImage("a wasm module runs on the wasmtime handler, not linux".into()));
         };
         if config.argv.is_empty() {

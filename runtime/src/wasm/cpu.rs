@@ -161,12 +161,15 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn without_a_limit_it_only_measures() {
+        // A whole core or more cannot be exceeded by a single-threaded guest:
+        // no quota at all, so nothing ever withholds a poll; time is still counted.
+        assert!(Metered::new(std::future::ready(()), Some(1000), Arc::new(AtomicU64::new(0))).quota.is_none());
+        assert!(Metered::new(std::future::ready(()), None, Arc::new(AtomicU64::new(0))).quota.is_none());
+        assert!(Metered::new(std::future::ready(()), Some(999), Arc::new(AtomicU64::new(0))).quota.is_some());
         let used = Arc::new(AtomicU64::new(0));
-        let wall = Duration::from_millis(200);
-        let spinner = Spinner { slice: Duration::from_millis(2), until: std::time::Instant::now() + wall };
+        let spinner = Spinner { slice: Duration::from_millis(2), until: std::time::Instant::now() + Duration::from_millis(50) };
         Metered::new(spinner, Some(1000), used.clone()).await;
-        let share = used.load(Ordering::Relaxed) as f64 / wall.as_nanos() as f64;
-        assert!(share > 0.3, "unthrottled, but only {share:.3} of a core was used");
+        assert!(used.load(Ordering::Relaxed) > 0, "CPU time is measured even without a limit");
     }
 
     #[test]

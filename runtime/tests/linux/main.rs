@@ -50,7 +50,7 @@ impl Fixture {
     fn config(&self, name: &str, script: &str) -> ContainerConfig {
         ContainerConfig {
             name: name.into(),
-            image: ImageContent::Rootfs { path: self.rootfs.clone() },
+            image: ImageContent::Rootfs { layers: vec![self.rootfs.clone()] },
             argv: vec!["sh".into(), "-c".into(), script.into()],
             env: vec![("PATH".into(), "/bin".into())],
             working_dir: None,

@@ -120,7 +120,12 @@ async fn pull_one(
             let bytes = ctx.images.module_bytes(module).map_err(|e| fail(PullFailureReason::ErrImagePull, e.to_string()))?;
             ImageContent::Wasm { digest: module.to_string(), bytes: Arc::from(bytes) }
         }
-        Content::Rootfs(snapshot) => ImageContent::Rootfs { path: snapshot.rootfs.clone() },
+        Content::Rootfs(snapshot) => ImageContent::Rootfs {
+            layers: match &snapshot.layout {
+                images::unpack::SnapshotLayout::Overlay { lower_dirs } => lower_dirs.clone(),
+                images::unpack::SnapshotLayout::Merged { path } => vec![path.clone()],
+            },
+        },
     };
     let run = &local.record.run;
     let mut entrypoint = run.entrypoint.clone().unwrap_or_default();
