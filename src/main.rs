@@ -49,6 +49,9 @@ struct ServerArgs {
     /// Run the control plane only.
     #[arg(long)]
     disable_agent: bool,
+    /// Pods the embedded node admits (its `capacity.pods`).
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
 }
 
 #[derive(clap::Args)]
@@ -70,6 +73,9 @@ struct AgentArgs {
     /// Registries to reach over plain HTTP (HOST:PORT).
     #[arg(long)]
     insecure_registry: Vec<String>,
+    /// Pods this node admits (its `capacity.pods`).
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
 }
 
 #[derive(Subcommand)]
@@ -78,6 +84,8 @@ enum BenchCommand {
     Api(bench::api::ApiBenchArgs),
     /// Image pull + unpack, side by side with skopeo copy + umoci unpack.
     Images(bench::images::BenchImagesArgs),
+    /// Wasm pods: create -> Running, cached instantiate, preemption and fuel cost, RSS per idle pod.
+    Wasm(bench::wasm::BenchWasmArgs),
 }
 
 mod bench;
@@ -99,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Images(args) => images_cmd::run(args).await,
         Command::Bench { what: BenchCommand::Api(args) } => bench::api::run(args).await,
         Command::Bench { what: BenchCommand::Images(args) } => bench::images::run(args).await,
+        Command::Bench { what: BenchCommand::Wasm(args) } => bench::wasm::run(args).await,
     }
 }
 
@@ -125,6 +134,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             data_dir: args.data_dir.clone(),
             node_name: args.node_name.clone(),
             insecure_registries: args.insecure_registry.clone(),
+            max_pods: args.max_pods,
         };
         let stopped = stopped.clone();
         // A node that fails is logged; the control plane keeps serving.
@@ -160,6 +170,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         node_name: args.node_name,
         insecure_registries: args.insecure_registry,
+        max_pods: args.max_pods,
     };
     let node = tokio::spawn(node::run(settings, until(stopped)));
     shutdown_signal().await;

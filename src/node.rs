@@ -22,6 +22,8 @@ pub struct NodeSettings {
     pub data_dir: PathBuf,
     pub node_name: Option<String>,
     pub insecure_registries: Vec<String>,
+    /// Pods the node admits (`capacity.pods`); the wasm pool is sized from it.
+    pub max_pods: u32,
 }
 
 /// This machine's host name, the default node name.
@@ -36,9 +38,11 @@ fn host_name() -> String {
 /// Run a node agent with every runtime available here until `shutdown`.
 pub async fn run(settings: NodeSettings, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let log_hub = LogHub::new();
-    let max_pods = 110;
+    let max_pods = settings.max_pods.max(1);
     let mut wasm_options = WasmOptions::new(settings.data_dir.clone());
     wasm_options.max_pods = max_pods;
+    // Two pooled instance slots per pod leave room for sidecars and execs.
+    wasm_options.pool_slots = Some(max_pods.saturating_mul(2));
     wasm_options.log_hub = log_hub.clone();
     let wasm = WasmRuntime::new(wasm_options).context("starting the wasm runtime")?;
     let mut runtimes: Vec<Arc<dyn ContainerRuntime>> = vec![Arc::new(wasm)];

@@ -37,10 +37,16 @@ fn pod(i: usize) -> Value {
 }
 
 pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
+    {
+        let with_node = BenchServer::start_with_agent(&[]).await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let rss = with_node.rss_kib().unwrap_or(0);
+        println!("idle RSS, server + embedded node: {:.1} MiB (goal <= 64 MiB)", rss as f64 / 1024.0);
+    }
     let server = Arc::new(BenchServer::start().await?);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = server.rss_kib().unwrap_or(0);
-    println!("idle RSS after start:            {:.1} MiB (goal <= 64 MiB)", idle_rss as f64 / 1024.0);
+    println!("idle RSS, control plane only:     {:.1} MiB", idle_rss as f64 / 1024.0);
 
     // Creates at concurrency N.
     let next = Arc::new(AtomicUsize::new(0));

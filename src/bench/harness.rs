@@ -54,6 +54,8 @@ impl BenchServer {
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .args((!with_agent).then_some("--disable-agent"))
+            // Room for the density benchmark's thousand idle pods.
+            .args(if with_agent { vec!["--max-pods", "1200"] } else { vec![] })
             .env("WASMKUBE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

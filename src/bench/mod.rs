@@ -3,3 +3,4 @@
 pub mod api;
 pub mod images;
 mod harness;
+pub mod wasm;

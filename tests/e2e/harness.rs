@@ -15,13 +15,15 @@ pub struct Server {
     pub token: String,
     /// Run the embedded node agent (the default `start` disables it).
     with_agent: bool,
+    /// Registries the server reaches over plain HTTP (`--insecure-registry`).
+    insecure_registries: Vec<String>,
 }
 
 impl Server {
     /// A fresh server with an empty data dir.
     pub fn start() -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: false };
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: false, insecure_registries: Vec::new() };
         s.launch("127.0.0.1:0");
         s
     }
@@ -30,7 +32,7 @@ impl Server {
     /// sample wasm modules as `local/<name>:1.0` (pods use them with `imagePullPolicy: Never`).
     pub fn start_with_agent() -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true };
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true, insecure_registries: Vec::new() };
         let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm");
         for name in ["hello", "crasher", "logger", "memhog", "emptydir"] {
             let status = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
@@ -61,6 +63,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
             .args(["server", "--listen", listen])
             .args((!self.with_agent).then_some("--disable-agent"))
+            .args(self.insecure_registries.iter().flat_map(|r| ["--insecure-registry", r.as_str()]))
             .arg("--data-dir")
             .arg(self.data_dir())
             .env("WASMKUBE_LOG", "warn")
@@ -254,7 +257,7 @@ impl Server {
     /// [`Server::start_with_agent`] does not import (burner, loop).
     pub fn start_with_samples(names: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true };
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true, insecure_registries: Vec::new() };
         let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm");
         for name in names {
             let status = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
@@ -315,5 +318,93 @@ impl Server {
         let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
         // USER_HZ is 100 on every Linux ABI this project targets.
         Duration::from_millis(ticks * 10)
+    }
+}
+
+/// The test images of `tests/infra/build-test-images.sh` in a local registry, one per test
+/// binary: started by the first test that asks, shared by the rest.
+///
+/// The registries are `setsid` processes, so they would outlive the test binary; a watchdog
+/// shell started with them stops them (and removes their data) once this process is gone,
+/// however it ends: a normal exit, a panic in another thread or a `kill -9`.
+pub struct TestRegistry {
+    /// `127.0.0.1:PORT` of the anonymous registry, to prefix image names with.
+    pub addr: String,
+}
+
+static TEST_REGISTRY: std::sync::OnceLock<Result<TestRegistry, String>> = std::sync::OnceLock::new();
+
+impl TestRegistry {
+    /// The shared registry, or `None` (after printing why) when it cannot start on this machine
+    /// and `CI` is not `true`; under CI a missing registry fails the test instead.
+    pub fn get() -> Option<&'static TestRegistry> {
+        match TEST_REGISTRY.get_or_init(TestRegistry::start) {
+            Ok(registry) => Some(registry),
+            Err(why) if std::env::var("CI").is_ok_and(|ci| ci == "true") => panic!("CI=true: {why}"),
+            Err(why) => {
+                eprintln!("skipped: {why} (run tests/infra/install-deps.sh)");
+                None
+            }
+        }
+    }
+
+    /// `HOST:PORT/NAME` of an image in this registry.
+    pub fn image(&self, name: &str) -> String {
+        format!("{}/{name}", self.addr)
+    }
+
+    fn start() -> Result<TestRegistry, String> {
+        let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/infra");
+        // Kept on disk until the watchdog removes it: a static is never dropped.
+        let dir = tempfile::Builder::new().prefix("wasmkube-e2e-registry").tempdir().map_err(|e| format!("temp dir: {e}"))?.keep();
+        let run = |script: &str, args: &[&Path]| -> Result<(), String> {
+            let out = Command::new("bash").arg(infra.join(script)).args(args).output().map_err(|e| format!("running {script}: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!("{script} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim()))
+            }
+        };
+        let started = run("registry.sh", &[Path::new("start"), &dir]);
+        // Start the watchdog even after a failed start: one of the two registries may be up.
+        let watchdog = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; bash {script} stop {dir}; rm -rf {dir}",
+            pid = std::process::id(),
+            script = infra.join("registry.sh").display(),
+            dir = dir.display(),
+        );
+        Command::new("setsid")
+            .args(["sh", "-c", &watchdog])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting the registry watchdog: {e}"))?;
+        started?;
+        run("build-test-images.sh", &[&dir])?;
+        let addr = std::fs::read_to_string(dir.join("plain.addr")).map_err(|e| format!("reading plain.addr: {e}"))?;
+        Ok(TestRegistry { addr: addr.trim().to_string() })
+    }
+}
+
+impl Server {
+    /// A fresh server with its embedded node agent that pulls from `registry` over plain HTTP.
+    pub fn start_with_registry(registry: &TestRegistry) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server {
+            child: None,
+            dir,
+            url: String::new(),
+            token: String::new(),
+            with_agent: true,
+            insecure_registries: vec![registry.addr.clone()],
+        };
+        s.launch("127.0.0.1:0");
+        s
+    }
+
+    /// Process id of the server (for `/proc` checks).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
     }
 }

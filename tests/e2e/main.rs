@@ -12,3 +12,4 @@ mod server_lifecycle;
 mod wasm_pods;
 mod wasm_limits;
 mod wasm_volumes;
+mod linux_pods;

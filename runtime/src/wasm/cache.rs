@@ -30,6 +30,9 @@ pub struct ModuleCache {
     /// `None`: no disk cache (benchmarks of compilation).
     dir: Option<PathBuf>,
     ready: Mutex<HashMap<(Metering, String), InstancePre<Guest>>>,
+    /// One lock per module being prepared: a burst of pods of a new image
+    /// compiles it once, the others wait for that compile instead of repeating it.
+    inflight: Mutex<HashMap<(Metering, String), Arc<tokio::sync::Mutex<()>>>>,
     memory_hits: AtomicU64,
     disk_hits: AtomicU64,
     compiles: AtomicU64,
@@ -43,6 +46,7 @@ impl ModuleCache {
         Ok(ModuleCache {
             dir,
             ready: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
             memory_hits: AtomicU64::new(0),
             disk_hits: AtomicU64::new(0),
             compiles: AtomicU64::new(0),
@@ -71,8 +75,16 @@ impl ModuleCache {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(pre.clone());
         }
-        // Compiling takes tens of milliseconds of CPU: keep it off the async workers. Two
-        // containers of a new image may both compile it; the second insert wins, harmlessly.
+        let gate = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(inflight.entry(key.clone()).or_default())
+        };
+        let _compiling = gate.lock().await;
+        if let Some(pre) = self.ready().get(&key) {
+            self.memory_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(pre.clone());
+        }
+        // Compiling takes tens of milliseconds of CPU: keep it off the async workers.
         let cache = Arc::clone(self);
         let kit = kit.clone();
         let digest = digest.to_owned();
@@ -82,7 +94,8 @@ impl ModuleCache {
         })
         .await
         .map_err(|e| WasmError::Engine(format!("compile task: {e}")))??;
-        self.ready().insert(key, pre.clone());
+        self.ready().insert(key.clone(), pre.clone());
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         Ok(pre)
     }
 
@@ -135,7 +148,9 @@ fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
 
 fn store_artifact(module: &Module, path: &Path) -> Result<(), WasmError> {
     let bytes = module.serialize().map_err(|e| WasmError::Compile(super::exit::describe(&e)))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per writer, so two processes (or two engines) never share a temp file.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let tmp = path.with_extension(format!("tmp{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&tmp, bytes).map_err(|source| WasmError::Cache { path: tmp.clone(), source })?;
     std::fs::rename(&tmp, path).map_err(|source| WasmError::Cache { path: path.to_owned(), source })
 }

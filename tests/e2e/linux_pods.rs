@@ -1,0 +1,366 @@
+//! Linux pods on the embedded node agent, driven by the real kubectl with
+//! images from a local registry: busybox isolation (PID 1, few processes,
+//! hostname), two containers sharing localhost and an emptyDir, the memory
+//! limit's OOMKilled, securityContext (read-only root, runAsUser, runAsNonRoot,
+//! dropped capabilities), exec with its exit code, a wasm pod beside a Linux
+//! pod, and a clean host after deletion (mounts, cgroups, processes).
+//!
+//! Each test skips (with a printed reason) when the registry cannot start and
+//! `CI` is unset; see [`TestRegistry::get`].
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::harness::{stderr, stdout, Server, TestRegistry};
+
+/// How long a pod may take to reach a phase: pulling busybox the first time included.
+const POD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A server whose pods are deleted before it is killed: the harness kills the server with
+/// SIGKILL, and Linux containers (unlike wasm guests) would outlive it.
+struct Cluster {
+    server: Server,
+    node: String,
+    registry: &'static TestRegistry,
+}
+
+impl Cluster {
+    /// `None` when the test registry is unavailable (the test is skipped).
+    fn start() -> Option<Cluster> {
+        let registry = TestRegistry::get()?;
+        let server = Server::start_with_registry(registry);
+        let node = server.node_name();
+        Some(Cluster { server, node, registry })
+    }
+
+    fn busybox(&self) -> String {
+        self.registry.image("busybox:1.0")
+    }
+
+    /// Apply `manifest` (YAML).
+    fn apply(&self, manifest: &str) {
+        self.server.kubectl_stdin_ok(&["apply", "-f", "-"], manifest);
+    }
+
+    /// A pod with one busybox container running `sh -c script`, bound to this node, never
+    /// restarted; `extra` is YAML appended to the container (indented by four spaces).
+    fn run_sh(&self, pod: &str, script: &str, extra: &str) {
+        let manifest = format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{ name: {pod} }}
+spec:
+  nodeName: {node}
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: {image}
+    command: ["sh", "-c", {script:?}]
+{extra}"#,
+            node = self.node,
+            image = self.busybox(),
+        );
+        self.apply(&manifest);
+    }
+
+    fn field(&self, pod: &str, jsonpath: &str) -> String {
+        self.server.pod_field(pod, jsonpath)
+    }
+
+    fn wait_field(&self, pod: &str, jsonpath: &str, want: &str) {
+        self.server.wait_pod_field(pod, jsonpath, want, POD_TIMEOUT);
+    }
+
+    fn wait_phase(&self, pod: &str, phase: &str) {
+        self.wait_field(pod, "{.status.phase}", phase);
+    }
+
+    fn logs(&self, pod: &str, container: &str) -> String {
+        self.server.kubectl_ok(&["logs", pod, "-c", container])
+    }
+
+    /// Delete `pod` and wait until the API no longer has it.
+    fn delete(&self, pod: &str) {
+        self.server.kubectl_ok(&["delete", "pod", pod, "--grace-period=1", "--timeout=30s"]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Best effort, also after a failed assertion: give the agent the chance to stop
+        // every container before the harness SIGKILLs the server.
+        let _ = self.server.kubectl(&["delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--timeout=30s"]);
+    }
+}
+
+/// Indents `yaml` by `spaces` (for `extra` blocks of [`Cluster::run_sh`]).
+fn indent(yaml: &str, spaces: usize) -> String {
+    let pad = " ".repeat(spaces);
+    yaml.lines().map(|l| format!("{pad}{l}\n")).collect()
+}
+
+#[test]
+fn busybox_logs_with_its_own_pid_namespace_and_the_pod_hostname() {
+    let Some(c) = Cluster::start() else { return };
+    // The last command of `sh -c` is exec'd, so `ps` itself is PID 1 and sees only itself.
+    c.run_sh("isolated", "echo hello from linux; hostname; ps -o pid,args", "");
+    c.wait_phase("isolated", "Succeeded");
+    let logs = c.logs("isolated", "c");
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.first().copied(), Some("hello from linux"), "{logs}");
+    assert_eq!(lines.get(1).copied(), Some("isolated"), "hostname is the pod name: {logs}");
+    let processes: Vec<&str> = lines.iter().skip(3).copied().collect();
+    assert!(!processes.is_empty() && processes.len() <= 2, "only the container's processes are visible: {logs}");
+    let pid1 = processes.iter().find(|l| l.split_whitespace().next() == Some("1"));
+    assert!(pid1.is_some_and(|l| l.contains("sh -c echo hello from linux")), "PID 1 is the container's command: {logs}");
+    assert!(!logs.contains("wasmkube"), "host processes are invisible: {logs}");
+    assert_eq!(c.field("isolated", "{.status.containerStatuses[0].state.terminated.reason}"), "Completed");
+}
+
+#[test]
+fn two_containers_share_localhost_and_an_emptydir() {
+    let Some(c) = Cluster::start() else { return };
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{ name: pair }}
+spec:
+  nodeName: {node}
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  volumes: [{{ name: shared, emptyDir: {{}} }}]
+  containers:
+  - name: server
+    image: {image}
+    command: ["sh", "-c", "echo written-by-server > /shared/note; mkdir -p /www; echo served-over-localhost > /www/index.html; exec httpd -f -p 127.0.0.1:8080 -h /www"]
+    volumeMounts: [{{ name: shared, mountPath: /shared }}]
+  - name: client
+    image: {image}
+    command: ["sh", "-c", "timeout 20 sh -c 'until wget -q -O - http://127.0.0.1:8080/; do sleep 0.2; done' && cat /shared/note"]
+    volumeMounts: [{{ name: shared, mountPath: /shared }}]
+"#,
+        node = c.node,
+        image = c.busybox(),
+    );
+    c.apply(&manifest);
+    c.wait_field("pair", "{.status.containerStatuses[?(@.name==\"client\")].state.terminated.exitCode}", "0");
+    let logs = c.logs("pair", "client");
+    assert!(logs.contains("served-over-localhost"), "the client reached the server on localhost: {logs}");
+    assert!(logs.contains("written-by-server"), "the client read the server's file: {logs}");
+    let server_started = c.field("pair", "{.status.containerStatuses[?(@.name==\"server\")].state.running.startedAt}");
+    assert!(!server_started.is_empty(), "the server container keeps running");
+}
+
+#[test]
+fn memory_hog_over_its_limit_is_oom_killed_and_others_keep_running() {
+    let Some(c) = Cluster::start() else { return };
+    c.run_sh("bystander", "echo up; exec sleep 3600", "");
+    c.wait_phase("bystander", "Running");
+    // dd fills a 256 MiB buffer: far beyond the 32 MiB limit (the machine has no swap).
+    let limits = indent("resources: { limits: { memory: 32Mi } }", 4);
+    c.run_sh("hog", "dd if=/dev/zero of=/dev/null bs=256M count=1; echo survived", &limits);
+    c.wait_phase("hog", "Failed");
+    let reason = c.field("hog", "{.status.containerStatuses[0].state.terminated.reason}");
+    assert_eq!(reason, "OOMKilled", "{}", stdout(&c.server.kubectl(&["describe", "pod", "hog"])));
+    assert!(!c.logs("hog", "c").contains("survived"));
+    assert_eq!(c.field("bystander", "{.status.phase}"), "Running");
+    assert_eq!(c.field("bystander", "{.status.containerStatuses[0].restartCount}"), "0");
+    let ready = c.server.kubectl_ok(&["get", "node", &c.node, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+    assert_eq!(ready, "True", "the node stays Ready");
+    // The node still starts new pods.
+    c.run_sh("after", "echo still fine", "");
+    c.wait_phase("after", "Succeeded");
+}
+
+#[test]
+fn read_only_root_filesystem_refuses_writes() {
+    let Some(c) = Cluster::start() else { return };
+    let security = indent("securityContext: { readOnlyRootFilesystem: true }", 4);
+    c.run_sh("readonly", "touch /probe; touch /probe", &security);
+    c.wait_phase("readonly", "Failed");
+    assert_eq!(c.field("readonly", "{.status.containerStatuses[0].state.terminated.exitCode}"), "1");
+    let logs = c.logs("readonly", "c");
+    assert!(logs.contains("Read-only file system"), "{logs}");
+}
+
+#[test]
+fn run_as_user_is_the_process_uid() {
+    let Some(c) = Cluster::start() else { return };
+    let security = indent("securityContext: { runAsUser: 1000, runAsGroup: 1000 }", 4);
+    c.run_sh("uid", "id -u; id -g", &security);
+    c.wait_phase("uid", "Succeeded");
+    assert_eq!(c.logs("uid", "c"), "1000\n1000\n");
+}
+
+#[test]
+fn run_as_non_root_with_a_root_image_is_a_config_error() {
+    let Some(c) = Cluster::start() else { return };
+    let security = indent("securityContext: { runAsNonRoot: true }", 4);
+    c.run_sh("nonroot", "echo must not run", &security);
+    c.wait_field("nonroot", "{.status.containerStatuses[0].state.waiting.reason}", "CreateContainerConfigError");
+    let message = c.field("nonroot", "{.status.containerStatuses[0].state.waiting.message}");
+    assert!(message.contains("runAsNonRoot"), "the message names the setting: {message:?}");
+    assert_eq!(c.field("nonroot", "{.status.phase}"), "Pending");
+    let describe = c.server.kubectl_ok(&["describe", "pod", "nonroot"]);
+    assert!(describe.contains("CreateContainerConfigError"), "{describe}");
+}
+
+#[test]
+fn mount_without_cap_sys_admin_is_refused() {
+    let Some(c) = Cluster::start() else { return };
+    // /tmp exists in the image, so only the missing capability can make the mount fail.
+    c.run_sh("nomount", "mount -t tmpfs none /tmp", "");
+    c.wait_phase("nomount", "Failed");
+    let logs = c.logs("nomount", "c");
+    assert!(logs.contains("Operation not permitted") || logs.contains("Permission denied"), "{logs}");
+    assert_ne!(c.field("nomount", "{.status.containerStatuses[0].state.terminated.exitCode}"), "0");
+}
+
+#[test]
+fn exec_returns_output_and_the_exit_code() {
+    let Some(c) = Cluster::start() else { return };
+    c.run_sh("target", "echo ready > /tmp/state; exec sleep 3600", "");
+    c.wait_phase("target", "Running");
+    let out = c.server.kubectl_ok(&["exec", "target", "--", "cat", "/tmp/state"]);
+    assert_eq!(out, "ready\n");
+    let failed = c.server.kubectl(&["exec", "target", "--", "sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3"]);
+    assert_eq!(failed.status.code(), Some(3), "kubectl exits with the command's code: {}", stderr(&failed));
+    assert_eq!(stdout(&failed), "to-stdout\n");
+    assert!(stderr(&failed).contains("to-stderr"), "{}", stderr(&failed));
+    // exec joins the container's PID namespace: the command is not PID 1, the container's is.
+    let ps = c.server.kubectl_ok(&["exec", "target", "--", "ps", "-o", "pid,args"]);
+    assert!(ps.lines().any(|l| l.trim_start().starts_with("1 ") && l.contains("sleep 3600")), "{ps}");
+}
+
+#[test]
+fn wasm_and_linux_pods_run_side_by_side_in_one_namespace() {
+    let Some(c) = Cluster::start() else { return };
+    c.server.kubectl_ok(&["create", "namespace", "mixed"]);
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{ name: wasm, namespace: mixed }}
+spec:
+  nodeName: {node}
+  restartPolicy: Never
+  containers:
+  - {{ name: hello, image: "{wasm}" }}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{ name: linux, namespace: mixed }}
+spec:
+  nodeName: {node}
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{ name: c, image: "{busybox}", command: ["sh", "-c", "echo hello from linux; exec sleep 3600"] }}
+"#,
+        node = c.node,
+        wasm = c.registry.image("wasm/hello:1.0"),
+        busybox = c.busybox(),
+    );
+    c.apply(&manifest);
+    let phase = |pod: &str| stdout(&c.server.kubectl(&["get", "pod", pod, "-n", "mixed", "-o", "jsonpath={.status.phase}"]));
+    let deadline = Instant::now() + POD_TIMEOUT;
+    while !(phase("wasm") == "Succeeded" && phase("linux") == "Running") {
+        assert!(
+            Instant::now() < deadline,
+            "wasm {:?} and linux {:?}:\n{}",
+            phase("wasm"),
+            phase("linux"),
+            stdout(&c.server.kubectl(&["describe", "pods", "-n", "mixed"]))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(c.server.kubectl_ok(&["logs", "wasm", "-n", "mixed"]).contains("hello from wasm"));
+    assert!(c.server.kubectl_ok(&["logs", "linux", "-n", "mixed"]).contains("hello from linux"));
+    let table = c.server.kubectl_ok(&["get", "pods", "-n", "mixed"]);
+    assert!(table.lines().any(|l| l.starts_with("wasm ") && l.contains("Completed")), "{table}");
+    assert!(table.lines().any(|l| l.starts_with("linux ") && l.contains("Running")), "{table}");
+}
+
+#[test]
+fn a_deleted_pod_leaves_no_mounts_cgroups_or_processes() {
+    let Some(c) = Cluster::start() else { return };
+    // A command line no other test uses, for pgrep.
+    let marker = "sleep 4243";
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{ name: tidy }}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  volumes: [{{ name: scratch, emptyDir: {{}} }}]
+  containers:
+  - {{ name: a, image: "{image}", command: [sleep, "4243"], volumeMounts: [{{ name: scratch, mountPath: /scratch }}] }}
+  - {{ name: b, image: "{image}", command: [sleep, "4243"], volumeMounts: [{{ name: scratch, mountPath: /scratch }}] }}
+"#,
+        node = c.node,
+        image = c.busybox(),
+    );
+    c.apply(&manifest);
+    c.wait_phase("tidy", "Running");
+    let uid = c.field("tidy", "{.metadata.uid}");
+    assert!(!uid.is_empty());
+    let data_dir = c.server.data_dir().to_string_lossy().to_string();
+    // While it runs, every probe below must see the pod, or its later silence proves nothing.
+    let pids = pgrep(marker);
+    assert_eq!(pids.len(), 2, "both containers run");
+    let container_mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", pids[0])).unwrap_or_default();
+    assert!(container_mounts.contains(&data_dir), "the container's mounts come from the data dir");
+    assert!(!cgroup_dirs_naming(&uid).is_empty(), "the pod has cgroups");
+
+    c.delete("tidy");
+    let server_mounts = format!("/proc/{}/mountinfo", c.server.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mounts = std::fs::read_to_string(&server_mounts).unwrap_or_default();
+        let leftover_mounts: Vec<&str> = mounts.lines().filter(|l| l.contains(&uid) || l.contains(&data_dir)).collect();
+        let leftover_cgroups = cgroup_dirs_naming(&uid);
+        let leftover_processes = pgrep(marker);
+        if leftover_mounts.is_empty() && leftover_cgroups.is_empty() && leftover_processes.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "10 s after deletion: mounts {leftover_mounts:?}, cgroups {leftover_cgroups:?}, processes {leftover_processes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Pids whose full command line contains `pattern`.
+fn pgrep(pattern: &str) -> Vec<String> {
+    let out = std::process::Command::new("pgrep").args(["-f", pattern]).output().expect("run pgrep");
+    stdout(&out).lines().map(str::to_string).filter(|pid| *pid != std::process::id().to_string()).collect()
+}
+
+/// Every directory under /sys/fs/cgroup whose name contains `needle` (a pod uid), in any
+/// hierarchy and at any depth the node could have used.
+fn cgroup_dirs_naming(needle: &str) -> Vec<String> {
+    fn walk(dir: &Path, needle: &str, depth: usize, found: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if !kind.is_dir() {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().contains(needle) {
+                found.push(path.to_string_lossy().to_string());
+            } else if depth > 0 {
+                walk(&path, needle, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), needle, 8, &mut found);
+    found
+}
