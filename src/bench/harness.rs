@@ -97,10 +97,6 @@ impl BenchServer {
         self.client.post(self.url(path)).bearer_auth(&self.token)
     }
 
-    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
-        self.client.put(self.url(path)).bearer_auth(&self.token)
-    }
-
     /// Resident set size of the server process, in KiB.
     pub fn rss_kib(&self) -> Option<u64> {
         let pid = self.child.id()?;

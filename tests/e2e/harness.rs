@@ -31,23 +31,7 @@ impl Server {
     /// A fresh server with its embedded node agent, whose image store already holds the
     /// sample wasm modules as `local/<name>:1.0` (pods use them with `imagePullPolicy: Never`).
     pub fn start_with_agent() -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true, insecure_registries: Vec::new() };
-        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm");
-        for name in ["hello", "crasher", "logger", "memhog", "emptydir"] {
-            let status = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
-                .args(["images", "--data-dir"])
-                .arg(s.data_dir())
-                .arg("import")
-                .arg(samples.join(format!("{name}.wasm")))
-                .args(["--tag", &format!("local/{name}:1.0")])
-                .stdout(Stdio::null())
-                .status()
-                .expect("run wasmkube images import");
-            assert!(status.success(), "importing {name}.wasm");
-        }
-        s.launch("127.0.0.1:0");
-        s
+        Server::start_with_samples(&["hello", "crasher", "logger", "memhog", "emptydir"])
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -278,8 +262,9 @@ impl Server {
     /// The name of the first registered node, waiting up to 30 s for one.
     pub fn node_name(&self) -> String {
         wait_for("a node", Duration::from_secs(30), || {
-            let name = self.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
-            (!name.trim().is_empty()).then(|| name.trim().to_string())
+            // `{.items[*]}`: kubectl fails on an index into a still-empty list.
+            let names = stdout(&self.kubectl(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"]));
+            names.split_whitespace().next().map(str::to_string)
         })
     }
 

@@ -33,10 +33,7 @@ fn node_registers_with_its_runtime() {
 #[test]
 fn hello_completes_with_env_from_configmap_and_secret_and_logs() {
     let s = Server::start_with_agent();
-    let node = wait_for("a node", Duration::from_secs(30), || {
-        let name = s.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
-        (!name.trim().is_empty()).then(|| name.trim().to_string())
-    });
+    let node = s.node_name();
     s.kubectl_ok(&["create", "configmap", "cfg", "--from-literal=MODE=fast", "--from-literal=file.txt=from-configmap"]);
     s.kubectl_ok(&["create", "secret", "generic", "creds", "--from-literal=PASSWORD=hunter2"]);
     let manifest = format!(
@@ -77,10 +74,7 @@ spec:
 #[test]
 fn crasher_backs_off_and_keeps_its_previous_log() {
     let s = Server::start_with_agent();
-    let node = wait_for("a node", Duration::from_secs(30), || {
-        let name = s.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
-        (!name.trim().is_empty()).then(|| name.trim().to_string())
-    });
+    let node = s.node_name();
     let manifest = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{ name: crasher }}\nspec:\n  nodeName: {node}\n  containers:\n  - {{ name: c, image: local/crasher:1.0, imagePullPolicy: Never }}\n"
     );
@@ -99,10 +93,7 @@ fn crasher_backs_off_and_keeps_its_previous_log() {
 #[test]
 fn exec_returns_output_and_exit_code_and_delete_is_graceful() {
     let s = Server::start_with_agent();
-    let node = wait_for("a node", Duration::from_secs(30), || {
-        let name = s.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
-        (!name.trim().is_empty()).then(|| name.trim().to_string())
-    });
+    let node = s.node_name();
     let manifest = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{ name: logger }}\nspec:\n  nodeName: {node}\n  terminationGracePeriodSeconds: 5\n  containers:\n  - {{ name: c, image: local/logger:1.0, imagePullPolicy: Never }}\n"
     );
@@ -125,10 +116,7 @@ fn exec_returns_output_and_exit_code_and_delete_is_graceful() {
 #[test]
 fn server_restart_neither_loses_nor_duplicates_pods() {
     let mut s = Server::start_with_agent();
-    let node = wait_for("a node", Duration::from_secs(30), || {
-        let name = s.kubectl_ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"]);
-        (!name.trim().is_empty()).then(|| name.trim().to_string())
-    });
+    let node = s.node_name();
     for i in 0..3 {
         let manifest = format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{ name: l{i} }}\nspec:\n  nodeName: {node}\n  containers:\n  - {{ name: c, image: local/logger:1.0, imagePullPolicy: Never }}\n"

@@ -12,6 +12,10 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+/// Sandbox label carrying the pod's QoS class (Guaranteed, Burstable,
+/// BestEffort), for runtimes that group pods by it (cgroup parents).
+pub const QOS_CLASS_LABEL: &str = "wasmkube.io/qos-class";
+
 /// Identifies a sandbox within one runtime.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SandboxId(pub String);

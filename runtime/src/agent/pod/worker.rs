@@ -335,7 +335,13 @@ impl PodWorker {
             hostname: spec.hostname.clone().unwrap_or_else(|| self.name.clone()),
             log_dir: pod_dir.join("logs"),
             ports: Vec::new(),
-            labels: self.pod.metadata.labels.clone().unwrap_or_default(),
+            labels: {
+                // The Linux runtime files the pod's cgroup under its QoS class.
+                let mut labels = self.pod.metadata.labels.clone().unwrap_or_default();
+                let qos = self.pod.status.as_ref().and_then(|s| s.qos_class.clone()).unwrap_or_else(|| "BestEffort".into());
+                labels.insert(crate::cri::QOS_CLASS_LABEL.to_string(), qos);
+                labels
+            },
         };
         match admitted.runtime.run_sandbox(&sandbox_config).await {
             Ok(sandbox) => {

@@ -24,7 +24,7 @@ pub use v1::CgroupV1;
 pub use v2::CgroupV2;
 
 /// The pod label that places a pod under a QoS parent (the agent sets it from `status.qosClass`).
-pub const QOS_LABEL: &str = "wasmkube.io/qos-class";
+pub const QOS_LABEL: &str = crate::cri::QOS_CLASS_LABEL;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CgroupVersion {
