@@ -79,7 +79,8 @@ mod tests {
         assert!(matches!(missing, Err(PatchError::NotApplicable(_))));
         let garbage = json_patch(&mut obj, &json!({"op": "add"}));
         assert!(matches!(garbage, Err(PatchError::Malformed(_))));
+        // A list of operations is applied, and an unknown one fails there (422), as upstream.
         let unknown_op = json_patch(&mut obj, &json!([{"op": "frobnicate", "path": "/a"}]));
-        assert!(matches!(unknown_op, Err(PatchError::Malformed(_))));
+        assert!(matches!(unknown_op, Err(PatchError::NotApplicable(_))));
     }
 }
