@@ -4,5 +4,6 @@
 pub mod agent;
 pub mod cri;
 pub mod logs;
+pub mod mounts;
 pub mod wasm;
 pub mod linux;

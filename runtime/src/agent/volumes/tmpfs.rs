@@ -38,7 +38,7 @@ pub fn tmpfs_mounts_under(root: &Path) -> Vec<std::path::PathBuf> {
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
             let (_source, target, kind) = (fields.next()?, fields.next()?, fields.next()?);
-            (kind == "tmpfs").then(|| std::path::PathBuf::from(unescape(target)))
+            (kind == "tmpfs").then(|| std::path::PathBuf::from(crate::mounts::unescape(target)))
         })
         .filter(|target| target.starts_with(root))
         .collect();
@@ -50,26 +50,6 @@ fn is_tmpfs_mount(dir: &Path) -> bool {
     tmpfs_mounts_under(dir).iter().any(|m| m == dir)
 }
 
-/// `/proc/self/mounts` escapes spaces and such as octal (`\040`).
-fn unescape(field: &str) -> String {
-    let mut out = Vec::with_capacity(field.len());
-    let bytes = field.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| u8::from_str_radix(d, 8).ok());
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 #[cfg(test)]
 mod tests {
@@ -77,7 +57,7 @@ mod tests {
 
     #[test]
     fn unescapes_mount_paths() {
-        assert_eq!(unescape(r"/data/my\040dir"), "/data/my dir");
-        assert_eq!(unescape("/plain"), "/plain");
+        assert_eq!(crate::mounts::unescape(r"/data/my\040dir"), "/data/my dir");
+        assert_eq!(crate::mounts::unescape("/plain"), "/plain");
     }
 }

@@ -29,31 +29,11 @@ pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
                 _ => return None,
             };
             let controllers = if v2 { Vec::new() } else { options.split(',').map(str::to_string).collect() };
-            Some(CgroupMount { mount_point: PathBuf::from(unescape(mount_point)), controllers, v2 })
+            Some(CgroupMount { mount_point: PathBuf::from(crate::mounts::unescape(mount_point)), controllers, v2 })
         })
         .collect()
 }
 
-/// mountinfo escapes spaces and the like as `\040` octal.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| u8::from_str_radix(d, 8).ok());
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// This process's cgroup per hierarchy: `(controllers, path)`; v2's line has no controllers.
 pub fn own_cgroups(proc_self_cgroup: &str) -> Vec<(Vec<String>, String)> {
