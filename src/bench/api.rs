@@ -27,6 +27,20 @@ pub struct ApiBenchArgs {
     churn_updates: usize,
 }
 
+/// Why a request did not get `expected`, if it did not.
+async fn failure(r: reqwest::Result<reqwest::Response>, expected: u16) -> Option<String> {
+    match r {
+        // Read the body even on success: an unread response is a stream the
+        // client resets, and h2 gives up on a connection after 1,024 of those.
+        Ok(resp) if resp.status().as_u16() == expected => resp.bytes().await.err().map(|e| format!("reading the answer: {e}")),
+        Ok(resp) => {
+            let status = resp.status();
+            Some(format!("{status}: {}", resp.text().await.unwrap_or_default()))
+        }
+        Err(e) => Some(format!("transport: {e:?}")),
+    }
+}
+
 fn pod(i: usize) -> Value {
     json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -62,8 +76,10 @@ pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
                     break;
                 }
                 let r = server.post("/api/v1/namespaces/default/pods").json(&pod(i)).send().await;
-                if !matches!(r, Ok(ref resp) if resp.status().as_u16() == 201) {
-                    failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(why) = failure(r, 201).await {
+                    if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                        eprintln!("first failed create: {why}");
+                    }
                 }
             }
         }));
@@ -203,8 +219,10 @@ async fn churn(server: &Arc<BenchServer>, updates: usize, concurrency: usize) ->
                     .body(patch.to_string())
                     .send()
                     .await;
-                if !matches!(r, Ok(ref resp) if resp.status().is_success()) {
-                    failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(why) = failure(r, 200).await {
+                    if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                        eprintln!("first failed update: {why}");
+                    }
                 }
             }
         }));
