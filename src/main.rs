@@ -52,6 +52,9 @@ struct ServerArgs {
     /// Pods the embedded node admits (its `capacity.pods`).
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
+    /// Image store size (bytes) above which the node removes unused images, oldest first.
+    #[arg(long, default_value_t = 10 << 30)]
+    image_gc_max_bytes: u64,
 }
 
 #[derive(clap::Args)]
@@ -76,6 +79,9 @@ struct AgentArgs {
     /// Pods this node admits (its `capacity.pods`).
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
+    /// Image store size (bytes) above which the node removes unused images, oldest first.
+    #[arg(long, default_value_t = 10 << 30)]
+    image_gc_max_bytes: u64,
 }
 
 #[derive(Subcommand)]
@@ -135,6 +141,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             node_name: args.node_name.clone(),
             insecure_registries: args.insecure_registry.clone(),
             max_pods: args.max_pods,
+            image_gc_max_bytes: args.image_gc_max_bytes,
         };
         let stopped = stopped.clone();
         // A node that fails is logged; the control plane keeps serving.
@@ -171,6 +178,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         node_name: args.node_name,
         insecure_registries: args.insecure_registry,
         max_pods: args.max_pods,
+        image_gc_max_bytes: args.image_gc_max_bytes,
     };
     let node = tokio::spawn(node::run(settings, until(stopped)));
     shutdown_signal().await;

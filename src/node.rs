@@ -24,6 +24,8 @@ pub struct NodeSettings {
     pub insecure_registries: Vec<String>,
     /// Pods the node admits (`capacity.pods`); the wasm pool is sized from it.
     pub max_pods: u32,
+    /// Image store size above which unused images are removed, oldest first.
+    pub image_gc_max_bytes: u64,
 }
 
 /// This machine's host name, the default node name.
@@ -64,6 +66,7 @@ pub async fn run(settings: NodeSettings, shutdown: impl Future<Output = ()> + Se
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         max_pods,
         log_hub,
+        image_gc_max_bytes: settings.image_gc_max_bytes,
     };
     agent::run(config, runtimes, shutdown).await.context("the node agent stopped")
 }

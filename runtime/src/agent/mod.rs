@@ -16,7 +16,8 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod host;
-pub mod lease;
+pub mod image_gc;
+mod lease;
 pub mod live;
 pub mod node;
 pub mod pod;
@@ -54,6 +55,8 @@ pub struct AgentConfig {
     /// The log registry the runtimes write through (pass the same hub to
     /// `WasmOptions::log_hub`), so `kubectl logs -f` follows live output.
     pub log_hub: LogHub,
+    /// Size of the image store above which unused images are removed.
+    pub image_gc_max_bytes: u64,
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -134,6 +137,7 @@ pub async fn run(
         served = serve => served.map_err(AgentError::Serve),
         () = node::keep_status(client.clone(), identity) => Ok(()),
         () = lease::keep_renewing(client.clone(), registered) => Ok(()),
+        () = image_gc::keep_collecting(ctx.clone(), config.image_gc_max_bytes) => Ok(()),
         () = pod::manager::manage_pods(ctx) => Ok(()),
         () = shutdown => Ok(()),
     };
