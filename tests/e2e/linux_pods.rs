@@ -212,13 +212,14 @@ fn run_as_non_root_with_a_root_image_is_a_config_error() {
     let security = indent("securityContext: { runAsNonRoot: true }", 4);
     c.run_sh("nonroot", "echo must not run", &security);
     let reason_path = "{.status.containerStatuses[0].state.waiting.reason}";
-    // A kubelet says CreateContainerConfigError; this agent, for now, CreateContainerError
-    // (the check happens in the runtime's create, not in the agent's config step).
+    // As a kubelet: CreateContainerConfigError, with the reason on the status itself.
     let reason = wait_for("a waiting reason for runAsNonRoot", POD_TIMEOUT, || {
         let reason = c.field("nonroot", reason_path);
         reason.starts_with("CreateContainer").then_some(reason)
     });
-    assert!(["CreateContainerConfigError", "CreateContainerError"].contains(&reason.as_str()), "{reason}");
+    assert_eq!(reason, "CreateContainerConfigError");
+    let message = c.field("nonroot", "{.status.containerStatuses[0].state.waiting.message}");
+    assert!(message.contains("runAsNonRoot"), "the waiting message says why: {message:?}");
     assert_eq!(c.field("nonroot", "{.status.phase}"), "Pending");
     assert_eq!(c.field("nonroot", "{.status.containerStatuses[0].restartCount}"), "0", "it never ran");
     let describe = c.server.kubectl_ok(&["describe", "pod", "nonroot"]);

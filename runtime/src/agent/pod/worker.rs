@@ -425,6 +425,11 @@ impl PodWorker {
         let created = runtime.create_container(sandbox, &config).await;
         let id = match created {
             Ok(id) => id,
+            // The spec asks for something this runtime refuses (runAsNonRoot with a root
+            // image, a bad mount): a configuration error, as the kubelet reports it.
+            Err(err @ crate::cri::CriError::InvalidConfig(_)) => {
+                return self.start_failed(index, "CreateContainerConfigError", err.to_string()).await
+            }
             Err(err) => return self.start_failed(index, "CreateContainerError", err.to_string()).await,
         };
         self.ctx.recorder.record(&self.pod, Some(&spec.name), EventType::Normal, "Created", format!("Created container {}", spec.name)).await;
