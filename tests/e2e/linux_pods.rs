@@ -340,10 +340,16 @@ spec:
     assert!(container_mounts.contains(&data_dir), "the container's mounts come from the data dir");
     assert!(!cgroup_dirs_naming(&uids[0]).is_empty(), "the running pod has cgroups");
     assert!(!pgrep(&data_dir).is_empty(), "the sandbox holders run");
+    // The finished pod gives its sandbox back before it is deleted: only the running pod's
+    // holder is left beside the server (holders are forks of it, with its command line).
+    let server_pid = c.server.pid().to_string();
+    wait_for("the finished pod's sandbox holder to go", Duration::from_secs(10), || {
+        let others: Vec<String> = pgrep(&data_dir).into_iter().filter(|p| *p != server_pid).collect();
+        (others.len() == 1).then_some(())
+    });
 
     c.delete("tidy");
     c.delete("done");
-    let server_pid = c.server.pid().to_string();
     let server_mounts = format!("/proc/{server_pid}/mountinfo");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -79,6 +79,9 @@ struct PodWorker {
     admit_backoff: Backoff,
     next_admit: Option<Instant>,
     sandbox: Option<SandboxId>,
+    /// The sandbox of a finished pod is stopped (its namespaces and holder
+    /// released) but kept until the pod is deleted, as a kubelet keeps its logs.
+    sandbox_stopped: bool,
     volumes: Option<PodVolumes>,
     last_volume_sync: Instant,
     failure: Option<PodFailure>,
@@ -148,6 +151,7 @@ impl PodWorker {
             admit_backoff: Backoff::default(),
             next_admit: None,
             sandbox: None,
+            sandbox_stopped: false,
             volumes: None,
             last_volume_sync: Instant::now(),
             failure,
@@ -278,7 +282,23 @@ impl PodWorker {
                 self.start_due().await;
             }
         }
+        if !self.sandbox_stopped && (self.failure.is_some() || self.finished()) && self.nothing_running() {
+            self.stop_finished_sandbox().await;
+        }
         self.write_status().await;
+    }
+
+    fn nothing_running(&self) -> bool {
+        !self.slots.iter().any(|s| matches!(s.record.state, Observed::Running { .. }))
+    }
+
+    /// A pod that will not run again gives back what its sandbox holds.
+    async fn stop_finished_sandbox(&mut self) {
+        let (Some(admitted), Some(sandbox)) = (&self.admitted, &self.sandbox) else { return };
+        match admitted.runtime.stop_sandbox(sandbox).await {
+            Ok(()) => self.sandbox_stopped = true,
+            Err(err) => tracing::warn!(pod = %self.name, error = %err, "stopping the sandbox of a finished pod"),
+        }
     }
 
     async fn admit_pod(&mut self) {
