@@ -55,6 +55,8 @@ struct ServerArgs {
     /// Image store size (bytes) above which the node removes unused images, oldest first.
     #[arg(long, default_value_t = 10 << 30)]
     image_gc_max_bytes: u64,
+    #[command(flatten)]
+    loops: control_loops::LoopArgs,
 }
 
 #[derive(clap::Args)]
@@ -95,6 +97,7 @@ enum BenchCommand {
 }
 
 mod bench;
+mod control_loops;
 mod images_cmd;
 mod node;
 
@@ -127,10 +130,18 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         println!("Point kubectl at it:");
         println!("  export KUBECONFIG={}", kubeconfig.display());
         println!("  kubectl get namespaces");
-        let _ = ready_tx.send((format!("https://{}", running.addr), running.ca_pem.clone(), running.node_token.clone()));
+        let _ = ready_tx.send((format!("https://{}", running.addr), running.ca_pem.clone(), running.node_token.clone(), running.kubeconfig.clone(), running.addr));
     }));
-    let Ok((url, ca_pem, token)) = ready_rx.await else {
+    let Ok((url, ca_pem, token, kubeconfig, addr)) = ready_rx.await else {
         return server.await?.context("the API server did not start");
+    };
+    let loops = {
+        let (args, data_dir, stopped) = (args.loops.clone(), args.data_dir.clone(), stopped.clone());
+        tokio::spawn(async move {
+            if let Err(e) = control_loops::run(args, &kubeconfig, data_dir, addr, stopped).await {
+                tracing::error!("{e:#}");
+            }
+        })
     };
     let node = (!args.disable_agent).then(|| {
         let settings = node::NodeSettings {
@@ -156,6 +167,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(node) = node {
         let _ = node.await;
     }
+    let _ = loops.await;
     server.await?.context("the API server stopped")
 }
 
@@ -187,7 +199,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
 }
 
 /// Resolves once `stop` turns true.
-async fn until(mut stopped: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn until(mut stopped: tokio::sync::watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 

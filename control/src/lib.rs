@@ -1,9 +1,12 @@
 //! wasmkube control plane: the Kubernetes-compatible API server, its object
-//! store, and (in later issues) the scheduler and controllers. Every other
-//! component reaches the store only through the API this crate serves.
+//! store, the scheduler and the controllers. Only the API server touches the
+//! store; the scheduler and controllers are API clients like any node agent.
 
 pub mod api;
+pub mod client;
+pub mod controllers;
 pub mod error;
-
-pub mod store;
+pub mod events;
+pub mod leader;
 pub mod server;
+pub mod store;

@@ -17,13 +17,15 @@ pub struct Server {
     with_agent: bool,
     /// Registries the server reaches over plain HTTP (`--insecure-registry`).
     insecure_registries: Vec<String>,
+    /// More `wasmkube server` flags, kept across restarts (see [`Server::start_with_flags`]).
+    pub(crate) extra_flags: Vec<String>,
 }
 
 impl Server {
     /// A fresh server with an empty data dir.
     pub fn start() -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: false, insecure_registries: Vec::new() };
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: false, insecure_registries: Vec::new(), extra_flags: Vec::new() };
         s.launch("127.0.0.1:0");
         s
     }
@@ -31,7 +33,27 @@ impl Server {
     /// A fresh server with its embedded node agent, whose image store already holds the
     /// sample wasm modules as `local/<name>:1.0` (pods use them with `imagePullPolicy: Never`).
     pub fn start_with_agent() -> Server {
-        Server::start_with_samples(&["hello", "crasher", "logger", "memhog", "emptydir"])
+        Server::start_with_samples(DEFAULT_SAMPLES)
+    }
+
+    /// Like [`Server::start_with_agent`] (embedded node or not: `with_agent`), with more
+    /// `wasmkube server` flags such as `--node-monitor-grace-period 6`.
+    pub fn start_with_flags(with_agent: bool, flags: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server {
+            child: None,
+            dir,
+            url: String::new(),
+            token: String::new(),
+            with_agent,
+            insecure_registries: Vec::new(),
+            extra_flags: flags.iter().map(|f| f.to_string()).collect(),
+        };
+        if with_agent {
+            import_samples(&s.data_dir(), DEFAULT_SAMPLES);
+        }
+        s.launch("127.0.0.1:0");
+        s
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -43,11 +65,12 @@ impl Server {
     }
 
     /// Start the server process on `listen` over this server's data dir.
-    fn launch(&mut self, listen: &str) {
+    pub(crate) fn launch(&mut self, listen: &str) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
             .args(["server", "--listen", listen])
             .args((!self.with_agent).then_some("--disable-agent"))
             .args(self.insecure_registries.iter().flat_map(|r| ["--insecure-registry", r.as_str()]))
+            .args(&self.extra_flags)
             .arg("--data-dir")
             .arg(self.data_dir())
             .env("WASMKUBE_LOG", "warn")
@@ -235,26 +258,35 @@ where
     }
 }
 
+/// The sample modules a node's image store gets by default.
+pub const DEFAULT_SAMPLES: &[&str] = &["hello", "crasher", "logger", "memhog", "emptydir"];
+
+/// Imports `samples/wasm/<name>.wasm` as `local/<name>:1.0` into the image store of the node
+/// whose data dir is `data_dir` (pods use them with `imagePullPolicy: Never`).
+pub fn import_samples(data_dir: &Path, names: &[&str]) {
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm");
+    for name in names {
+        let status = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
+            .args(["images", "--data-dir"])
+            .arg(data_dir)
+            .arg("import")
+            .arg(samples.join(format!("{name}.wasm")))
+            .args(["--tag", &format!("local/{name}:1.0")])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run wasmkube images import");
+        assert!(status.success(), "importing {name}.wasm");
+    }
+}
+
 impl Server {
     /// A fresh server with its embedded node agent whose image store holds exactly the named
     /// sample modules (`samples/wasm/<name>.wasm`) as `local/<name>:1.0`; for samples that
     /// [`Server::start_with_agent`] does not import (burner, loop).
     pub fn start_with_samples(names: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true, insecure_registries: Vec::new() };
-        let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm");
-        for name in names {
-            let status = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
-                .args(["images", "--data-dir"])
-                .arg(s.data_dir())
-                .arg("import")
-                .arg(samples.join(format!("{name}.wasm")))
-                .args(["--tag", &format!("local/{name}:1.0")])
-                .stdout(Stdio::null())
-                .status()
-                .expect("run wasmkube images import");
-            assert!(status.success(), "importing {name}.wasm");
-        }
+        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true, insecure_registries: Vec::new(), extra_flags: Vec::new() };
+        import_samples(&s.data_dir(), names);
         s.launch("127.0.0.1:0");
         s
     }
@@ -383,6 +415,7 @@ impl Server {
             token: String::new(),
             with_agent: true,
             insecure_registries: vec![registry.addr.clone()],
+            extra_flags: Vec::new(),
         };
         s.launch("127.0.0.1:0");
         s

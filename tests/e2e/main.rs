@@ -2,6 +2,7 @@
 //! real kubectl (and, where kubectl cannot say it, a raw HTTPS client).
 
 mod harness;
+mod harness_agents;
 mod kubectl_apply;
 mod kubectl_edit;
 mod kubectl_get;
