@@ -39,7 +39,12 @@ pub async fn run(
     let mut options = ControllerOptions::new(data_dir, identity(listen));
     options.node_monitor_grace = Duration::from_secs(args.node_monitor_grace_period);
     options.default_eviction_toleration = Duration::from_secs(args.default_eviction_toleration);
-    controllers::run(client, options, crate::until(stopped)).await;
+    let identity = options.identity.clone();
+    // Each with its own Lease: another server may lead one and not the other.
+    tokio::join!(
+        control::scheduler::run(client.clone(), &identity, crate::until(stopped.clone())),
+        controllers::run(client, options, crate::until(stopped)),
+    );
     Ok(())
 }
 

@@ -90,6 +90,10 @@ struct AgentArgs {
 enum BenchCommand {
     /// API server on SQLite: creates/s, large lists, watch latency, store churn, idle RSS.
     Api(bench::api::ApiBenchArgs),
+    /// A Deployment of wasm replicas: create -> all Ready on the embedded node.
+    Deploy(bench::deploy::BenchDeployArgs),
+    /// The scheduler: hollow nodes, a backlog of pending pods -> pods bound per second and spread.
+    Scheduler(bench::scheduler::BenchSchedulerArgs),
     /// Image pull + unpack, side by side with skopeo copy + umoci unpack.
     Images(bench::images::BenchImagesArgs),
     /// Wasm pods: create -> Running, cached instantiate, preemption and fuel cost, RSS per idle pod.
@@ -115,6 +119,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Agent(args) => agent(args).await,
         Command::Images(args) => images_cmd::run(args).await,
         Command::Bench { what: BenchCommand::Api(args) } => bench::api::run(args).await,
+        Command::Bench { what: BenchCommand::Deploy(args) } => bench::deploy::run(args).await,
+        Command::Bench { what: BenchCommand::Scheduler(args) } => bench::scheduler::run(args).await,
         Command::Bench { what: BenchCommand::Images(args) } => bench::images::run(args).await,
         Command::Bench { what: BenchCommand::Wasm(args) } => bench::wasm::run(args).await,
     }
@@ -122,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    control::controllers::nodelifecycle::default_toleration::set(std::time::Duration::from_secs(args.loops.default_eviction_toleration));
     let config = control::server::ServerConfig { data_dir: args.data_dir.clone(), listen: args.listen, datastore: args.datastore };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(control::server::run(config, until(stopped.clone()), move |running| {

@@ -8,5 +8,6 @@ pub mod controllers;
 pub mod error;
 pub mod events;
 pub mod leader;
+pub mod scheduler;
 pub mod server;
 pub mod store;

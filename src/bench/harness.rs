@@ -47,7 +47,16 @@ impl BenchServer {
         Self::launch(tmp, true).await
     }
 
+    /// The control plane alone with more `wasmkube server` flags (e.g. `--disable-controllers`).
+    pub async fn start_with_flags(flags: &[&str]) -> anyhow::Result<BenchServer> {
+        Self::launch_with_flags(tempfile::tempdir()?, false, flags).await
+    }
+
     async fn launch(tmp: tempfile::TempDir, with_agent: bool) -> anyhow::Result<BenchServer> {
+        Self::launch_with_flags(tmp, with_agent, &[]).await
+    }
+
+    async fn launch_with_flags(tmp: tempfile::TempDir, with_agent: bool, flags: &[&str]) -> anyhow::Result<BenchServer> {
         let data_dir = tmp.path().join("data");
         let exe = std::env::current_exe()?;
         let mut child = Command::new(exe)
@@ -56,6 +65,7 @@ impl BenchServer {
             .args((!with_agent).then_some("--disable-agent"))
             // Room for the density benchmark's thousand idle pods.
             .args(if with_agent { vec!["--max-pods", "1200"] } else { vec![] })
+            .args(flags)
             .env("WASMKUBE_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

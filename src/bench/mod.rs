@@ -1,6 +1,8 @@
 //! `wasmkube bench ...`: benchmarks that print their figures.
 
 pub mod api;
+pub mod deploy;
 pub mod images;
 mod harness;
+pub mod scheduler;
 pub mod wasm;

@@ -108,6 +108,27 @@ fn fuel_limit_stops_the_loop_at_the_same_point_every_time() {
 }
 
 #[test]
+fn a_metered_pod_that_completes_reports_the_same_fuel_used_every_time() {
+    let s = Server::start_with_agent();
+    let node = s.node_name();
+    let fuel = "    resources:\n      limits: { wasmkube.io/fuel: \"900000000\" }\n";
+    let mut used = Vec::new();
+    for name in ["metered-a", "metered-b"] {
+        s.kubectl_stdin_ok(&["apply", "-f", "-"], &pod(name, &node, "Never", "hello", fuel));
+        s.wait_pod_field(name, "{.status.containerStatuses[0].state.terminated.reason}", "Completed", Duration::from_secs(30));
+        let message = s.pod_field(name, "{.status.containerStatuses[0].state.terminated.message}");
+        let consumed: u64 = message
+            .strip_prefix("fuel consumed: ")
+            .and_then(|rest| rest.strip_suffix(" of 900000000"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("message {message:?} states the fuel used"));
+        assert!(consumed > 0 && consumed < 900_000_000, "{consumed}");
+        used.push(consumed);
+    }
+    assert_eq!(used[0], used[1], "fuel is deterministic: the same program uses the same fuel");
+}
+
+#[test]
 fn failing_liveness_probe_restarts_the_container() {
     let s = Server::start_with_agent();
     let node = s.node_name();

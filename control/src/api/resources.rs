@@ -12,6 +12,7 @@ pub enum Sub {
     Attach,
     PortForward,
     Eviction,
+    Finalize,
 }
 
 impl Sub {
@@ -25,6 +26,7 @@ impl Sub {
             Sub::Attach => "attach",
             Sub::PortForward => "portforward",
             Sub::Eviction => "eviction",
+            Sub::Finalize => "finalize",
         }
     }
 
@@ -44,6 +46,7 @@ impl Sub {
             Sub::Attach => ("", "v1", "PodAttachOptions", &["create", "get"]),
             Sub::PortForward => ("", "v1", "PodPortForwardOptions", &["create", "get"]),
             Sub::Eviction => ("policy", "v1", "Eviction", &["create"]),
+            Sub::Finalize => ("", "v1", "Namespace", &["update"]),
         }
     }
 }
@@ -57,6 +60,7 @@ const ALL_SUBS: &[Sub] = &[
     Sub::Attach,
     Sub::PortForward,
     Sub::Eviction,
+    Sub::Finalize,
 ];
 
 /// One served resource type.
@@ -145,7 +149,7 @@ use Sub::*;
 /// Every resource type the API server stores and serves.
 pub static TYPES: &[ResourceType] = &[
     // core/v1
-    rt!("", "v1", "Namespace", "namespaces", "namespace", false, ["ns"], [], [Status]),
+    rt!("", "v1", "Namespace", "namespaces", "namespace", false, ["ns"], [], [Status, Finalize]),
     rt!("", "v1", "Pod", "pods", "pod", true, ["po"], ["all"],
         [Status, Binding, Log, Exec, Attach, PortForward, Eviction]),
     rt!("", "v1", "Service", "services", "service", true, ["svc"], ["all"], [Status]),

@@ -18,7 +18,20 @@ use tokio::task::JoinSet;
 use crate::events::Recorder;
 use crate::leader::{self, Election};
 
+pub mod endpoints;
+pub mod endpointslice;
+pub mod deployment;
 pub mod error;
+pub mod nodelifecycle;
+pub mod job;
+pub mod cronjob;
+pub mod daemonset;
+pub mod replicaset;
+pub mod gc;
+pub mod namespace;
+pub mod quota;
+pub mod statefulset;
+pub mod storage;
 
 pub use error::ControllerError;
 
@@ -78,6 +91,19 @@ async fn run_all(ctx: Context) {
     let mut controllers: JoinSet<()> = JoinSet::new();
     let _ = &ctx;
     // One line per controller, in no particular order: they meet only through the API.
+    controllers.spawn(job::run(ctx.clone()));
+    controllers.spawn(cronjob::run(ctx.clone()));
+    controllers.spawn(daemonset::run(ctx.clone()));
+    controllers.spawn(replicaset::run(ctx.clone()));
+    controllers.spawn(deployment::run(ctx.clone()));
+    controllers.spawn(endpoints::run(ctx.clone()));
+    controllers.spawn(endpointslice::run(ctx.clone()));
+    controllers.spawn(nodelifecycle::run(ctx.clone()));
+    controllers.spawn(storage::run(ctx.clone()));
+    controllers.spawn(statefulset::run(ctx.clone()));
+    controllers.spawn(gc::run(ctx.clone()));
+    controllers.spawn(namespace::run(ctx.clone()));
+    controllers.spawn(quota::run(ctx.clone()));
     while let Some(ended) = controllers.join_next().await {
         if let Err(err) = ended {
             tracing::error!(error = %err, "a controller stopped");

@@ -47,6 +47,8 @@ pub struct RunFacts {
     pub memory_cap: Option<u64>,
     /// The fuel budget, for metered containers.
     pub fuel_budget: Option<u64>,
+    /// Fuel the instance used, for metered containers.
+    pub fuel_consumed: u64,
     /// Bytes the guest wrote to stdout and stderr.
     pub output_bytes: u64,
 }
@@ -54,14 +56,14 @@ pub struct RunFacts {
 /// Maps the result of instantiating and running `_start`.
 pub fn classify(result: &wasmtime::Result<()>, facts: &RunFacts) -> Exit {
     let err = match result {
-        Ok(()) => return Exit { code: 0, reason: ExitReason::Completed, message: None },
+        Ok(()) => return Exit { code: 0, reason: ExitReason::Completed, message: fuel_used(facts) },
         Err(err) => err,
     };
     if let Some(I32Exit(code)) = err.downcast_ref::<I32Exit>() {
         return match *code {
-            0 => Exit { code: 0, reason: ExitReason::Completed, message: None },
+            0 => Exit { code: 0, reason: ExitReason::Completed, message: fuel_used(facts) },
             code if facts.hit_memory_cap => oom_killed(facts, &format!("the guest exited with {code}")),
-            code => Exit { code, reason: ExitReason::Error, message: None },
+            code => Exit { code, reason: ExitReason::Error, message: fuel_used(facts) },
         };
     }
     if facts.hit_memory_cap {
@@ -80,6 +82,12 @@ pub fn classify(result: &wasmtime::Result<()>, facts: &RunFacts) -> Exit {
         Some(trap) => Exit { code: EXIT_TRAP, reason: ExitReason::Error, message: Some(trap.to_string()) },
         None => Exit { code: EXIT_HOST_ERROR, reason: ExitReason::Error, message: Some(describe(err)) },
     }
+}
+
+/// For metered containers that ended by themselves, how much of the budget
+/// they used: what a CI sandbox sizes the next budget from.
+fn fuel_used(facts: &RunFacts) -> Option<String> {
+    facts.fuel_budget.map(|budget| format!("fuel consumed: {} of {budget}", facts.fuel_consumed))
 }
 
 fn oom_killed(facts: &RunFacts, what: &str) -> Exit {
@@ -102,7 +110,10 @@ mod tests {
 
     #[test]
     fn exit_codes_map_to_completed_and_error() {
-        assert_eq!(classify(&Ok(()), &facts()).reason, ExitReason::Completed);
+        let done = classify(&Ok(()), &RunFacts { fuel_consumed: 640, ..facts() });
+        assert_eq!((done.reason, done.message.as_deref()), (ExitReason::Completed, Some("fuel consumed: 640 of 1000")));
+        let unmetered = classify(&Ok(()), &RunFacts { fuel_budget: None, ..facts() });
+        assert_eq!(unmetered.message, None, "no fuel talk for pods that did not ask for it");
         let zero = classify(&Err(wasmtime::Error::new(I32Exit(0))), &facts());
         assert_eq!((zero.code, zero.reason), (0, ExitReason::Completed));
         let seven = classify(&Err(wasmtime::Error::new(I32Exit(7))), &facts());

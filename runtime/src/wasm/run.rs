@@ -30,6 +30,7 @@ impl Meters {
             hit_memory_cap: self.memory.hit_cap(),
             memory_cap: limits.memory_bytes,
             fuel_budget: limits.fuel,
+            fuel_consumed: self.fuel_consumed.load(Ordering::Relaxed),
             output_bytes: self.output_bytes.load(Ordering::Relaxed),
         }
     }

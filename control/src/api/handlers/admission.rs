@@ -1,6 +1,6 @@
 //! Checks and server-side changes that need the rest of the cluster's state:
 //! the namespace must exist and not be terminating; Services get a ClusterIP
-//! and NodePorts; pods are bound to nodes.
+//! and NodePorts; pods are bound to nodes; claims get the default StorageClass.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -41,6 +41,31 @@ pub async fn on_create(state: &ApiState, rt: &ResourceType, obj: &mut Value) -> 
     }
     if rt.group == "batch" && rt.plural == "jobs" {
         select_own_pods(obj);
+    }
+    if rt.group.is_empty() && rt.plural == "persistentvolumeclaims" {
+        default_storage_class(state, obj).await?;
+    }
+    Ok(())
+}
+
+/// A claim that names no class (no `storageClassName`, not even `""`) gets
+/// the default StorageClass; with several defaults the newest wins, as upstream.
+async fn default_storage_class(state: &ApiState, pvc: &mut Value) -> Result<(), ApiError> {
+    let named = pvc.pointer("/spec/storageClassName").is_some_and(|c| !c.is_null());
+    let by_annotation = pvc.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class").is_some();
+    if named || by_annotation || !pvc.get("spec").is_some_and(Value::is_object) {
+        return Ok(());
+    }
+    let classes = resources::lookup("storage.k8s.io", "v1", "storageclasses").expect("storageclasses are served");
+    let page = state.store.list(&classes.prefix(), None, None).await.map_err(|e| ApiError::from_store(e, Target::default()))?;
+    let default = page
+        .items
+        .iter()
+        .map(|c| &*c.value)
+        .filter(|c| crate::controllers::storage::class::is_default_class(c))
+        .max_by_key(|c| (object::meta_str(c, "creationTimestamp").unwrap_or_default().to_string(), object::name(c).unwrap_or_default().to_string()));
+    if let Some(name) = default.and_then(object::name) {
+        pvc["spec"]["storageClassName"] = json!(name);
     }
     Ok(())
 }

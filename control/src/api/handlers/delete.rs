@@ -112,7 +112,7 @@ async fn delete_one(state: &ApiState, r: &ResourceRef, opts: &DeleteOptions, old
         }
     }
     let is_pod = r.rt.group.is_empty() && r.rt.plural == "pods";
-    let is_namespace = r.rt.group.is_empty() && r.rt.plural == "namespaces";
+    let is_namespace = r.rt.group.is_empty() && r.rt.plural == "namespaces" && super::finalize::namespace_pending(value);
     let grace = opts.grace.unwrap_or_else(|| value.pointer("/spec/terminationGracePeriodSeconds").and_then(|g| g.as_i64()).unwrap_or(30));
     if object::is_deleting(value) {
         // Already on its way out. A pod asked to go at once loses its grace.

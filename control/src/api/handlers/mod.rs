@@ -6,7 +6,9 @@ mod admission;
 mod body;
 mod delete;
 mod duplicates;
+mod finalize;
 mod node_proxy;
+mod quota;
 mod read;
 mod scale;
 mod watch;
@@ -35,6 +37,8 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub services: ServiceAllocator,
+    /// Serialises ResourceQuota admission (see quota.rs).
+    pub quota: quota::QuotaGate,
     /// The token node agents accept from the API server (for proxied
     /// logs / exec / port-forward); None when no agent may join.
     pub agent_token: Option<String>,
@@ -42,7 +46,7 @@ pub struct ApiState {
 
 impl ApiState {
     pub fn new(store: Arc<dyn Store>, agent_token: Option<String>) -> Arc<Self> {
-        Arc::new(ApiState { store, services: ServiceAllocator::default(), agent_token })
+        Arc::new(ApiState { store, services: ServiceAllocator::default(), quota: quota::QuotaGate::default(), agent_token })
     }
 }
 
@@ -148,6 +152,7 @@ async fn resource(
         (true, Some(Sub::Binding)) if method == Method::POST => {
             admission::bind(&state, &r, &ctx, body::read(body).await?).await
         }
+        (true, Some(Sub::Finalize)) if method == Method::PUT => write::update(&state, &r, &ctx, body::read(body).await?).await,
         (true, Some(Sub::Eviction)) if method == Method::POST => {
             delete::delete(&state, &ResourceRef { sub: None, ..r.clone() }, &ctx, bytes::Bytes::new()).await
         }

@@ -145,6 +145,8 @@ async fn create_object(state: &ApiState, r: &ResourceRef, ctx: &Ctx, mut obj: Va
         return Err(invalid(r, &name, causes));
     }
     admission::on_create(state, r.rt, &mut obj).await?;
+    // Held until the object is stored, so concurrent creates cannot overrun a quota.
+    let _quota = super::quota::admit_create(state, r.rt, &mut obj).await?;
     if track {
         patch::track_update(r.rt, None, &mut obj, &ctx.field_manager(), None, jiff::Timestamp::now());
     }
@@ -329,6 +331,7 @@ async fn apply_create(state: &ApiState, r: &ResourceRef, ctx: &Ctx, config: &Val
 /// `status` alone, a write to `status` changes nothing else.
 fn confine_to_subresource(rt: &ResourceType, sub: Option<Sub>, old: &Value, mut new: Value) -> Value {
     match sub {
+        Some(Sub::Finalize) => super::finalize::confine(old, &new),
         Some(Sub::Status) => {
             let mut out = old.clone();
             match new.as_object_mut().and_then(|m| m.remove("status")) {
@@ -401,6 +404,8 @@ pub async fn commit(state: &ApiState, r: &ResourceRef, ctx: &Ctx, old: &StoredOb
         return Err(invalid(r, &name, causes));
     }
     admission::on_update(state, rt, &old.value, &mut new).await?;
+    // Held until the update is stored, so concurrent writes cannot overrun a quota.
+    let _quota = super::quota::admit_update(state, rt, &old.value, &new).await?;
     patch::track_update(rt, Some(&old.value), &mut new, &ctx.field_manager(), r.sub.map(|s| s.name()), jiff::Timestamp::now());
     if comparable(&new) == comparable(&old.value) {
         // Nothing changed: no write, same resourceVersion (kubectl prints "(no change)").
@@ -410,7 +415,7 @@ pub async fn commit(state: &ApiState, r: &ResourceRef, ctx: &Ctx, old: &StoredOb
         return Ok(response::with_warnings(response::json(StatusCode::OK, &new), &warnings));
     }
     // The last finalizer of an object being deleted is gone: delete it for real.
-    if object::is_deleting(&new) && object::finalizers(&new).is_empty() {
+    if object::is_deleting(&new) && super::finalize::may_go(rt, &new) {
         let gone = state.store.delete(&r.key(), Some(old.revision)).await.map_err(|e| ApiError::from_store(e, target(r)))?;
         return Ok(response::raw_json(StatusCode::OK, gone.raw));
     }

@@ -1,4 +1,4 @@
-//! Fetches the ConfigMaps and Secrets a pod refers to (for env and volumes)
+//! Fetches the ConfigMaps, Secrets and PersistentVolumeClaims a pod refers to (for env and volumes)
 //! from the API server. A missing object is simply absent from the result;
 //! whether that is an error depends on `optional`, decided by the consumer.
 
@@ -44,6 +44,7 @@ pub async fn fetch(client: &Client, pod: &Pod) -> Result<Objects, kube::Error> {
             objects.secrets.insert(name, data);
         }
     }
+    objects.claims = crate::agent::volumes::claims::fetch(client, &namespace, pod).await?;
     Ok(objects)
 }
 

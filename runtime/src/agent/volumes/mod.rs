@@ -1,10 +1,12 @@
 //! Pod volumes on the node, under `<data_dir>/pods/<uid>/volumes/<name>`,
 //! handed to runtimes as [`Mount`]s: emptyDir (tmpfs for `medium: Memory`),
-//! hostPath, and the projected kinds (configMap, secret, downwardAPI,
+//! hostPath, persistentVolumeClaim (the bound volume's directory, see
+//! [`claims`]), and the projected kinds (configMap, secret, downwardAPI,
 //! projected) kept current by [`PodVolumes::refresh`]. Secret-bearing volumes
 //! live on tmpfs, so their files never touch the node's disk.
 
 pub mod atomic;
+pub mod claims;
 pub mod projection;
 pub mod tmpfs;
 
@@ -34,6 +36,8 @@ pub enum VolumeError {
     Invalid(String),
     #[error(transparent)]
     Spec(#[from] SpecError),
+    #[error(transparent)]
+    Claim(#[from] claims::ClaimError),
     #[error("mounting tmpfs at {path}: {reason}")]
     Tmpfs { path: PathBuf, reason: String },
     #[error("{path}: {source}")]
@@ -66,7 +70,7 @@ impl PodVolumes {
         let root = pod_dir.join("volumes");
         let mut dirs = HashMap::new();
         for volume in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-            let dir = prepare_volume(&root, volume)?;
+            let dir = prepare_volume(&root, volume, objects)?;
             dirs.insert(volume.name.clone(), dir);
         }
         let volumes = PodVolumes { root, dirs };
@@ -110,10 +114,11 @@ impl PodVolumes {
                 || volume.secret.is_some()
                 || volume.downward_api.is_some()
                 || volume.projected.is_some();
+            let read_only_claim = volume.persistent_volume_claim.as_ref().is_some_and(|c| c.read_only == Some(true));
             mounts.push(Mount {
                 container_path: vm.mount_path.clone(),
                 host_path,
-                read_only: vm.read_only == Some(true) || projected,
+                read_only: vm.read_only == Some(true) || projected || read_only_claim,
             });
         }
         Ok(mounts)
@@ -139,16 +144,16 @@ impl PodVolumes {
 }
 
 /// The host directory of one volume, created as its kind requires.
-fn prepare_volume(root: &Path, volume: &Volume) -> Result<PathBuf, VolumeError> {
+fn prepare_volume(root: &Path, volume: &Volume, objects: &Objects) -> Result<PathBuf, VolumeError> {
     let dir = root.join(&volume.name);
     if let Some(host) = &volume.host_path {
-        let path = PathBuf::from(&host.path);
-        if matches!(host.type_.as_deref(), Some("DirectoryOrCreate")) {
-            std::fs::create_dir_all(&path).map_err(VolumeError::io(&path))?;
-        } else if matches!(host.type_.as_deref(), Some("Directory")) && !path.is_dir() {
-            return Err(VolumeError::Invalid(format!("hostPath {} is not a directory", path.display())));
-        }
-        return Ok(path);
+        return prepare_host_path(&host.path, host.type_.as_deref());
+    }
+    if let Some(claim) = &volume.persistent_volume_claim {
+        let name = &claim.claim_name;
+        let resolved = objects.claims.get(name).cloned().unwrap_or_else(|| Err(claims::ClaimError::NotFetched(name.clone())));
+        let dir = resolved?;
+        return prepare_host_path(&dir.path, dir.type_.as_deref());
     }
     if let Some(empty) = &volume.empty_dir {
         if empty.medium.as_deref() == Some("Memory") {
@@ -168,6 +173,17 @@ fn prepare_volume(root: &Path, volume: &Volume) -> Result<PathBuf, VolumeError> 
         return Ok(dir);
     }
     Err(VolumeError::Unsupported(volume.name.clone()))
+}
+
+/// A host directory, created first when its type says `DirectoryOrCreate`.
+fn prepare_host_path(path: &str, kind: Option<&str>) -> Result<PathBuf, VolumeError> {
+    let path = PathBuf::from(path);
+    if kind == Some("DirectoryOrCreate") {
+        std::fs::create_dir_all(&path).map_err(VolumeError::io(&path))?;
+    } else if kind == Some("Directory") && !path.is_dir() {
+        return Err(VolumeError::Invalid(format!("hostPath {} is not a directory", path.display())));
+    }
+    Ok(path)
 }
 
 #[cfg(test)]
@@ -222,5 +238,35 @@ mod tests {
         assert!(matches!(volumes.mounts_for(&pod, &bad), Err(VolumeError::NoSuchVolume(_))));
         PodVolumes::remove(dir.path()).expect("remove");
         assert!(!dir.path().join("volumes").exists());
+    }
+
+    #[test]
+    fn a_claim_mounts_its_volume_directory_and_an_unbound_one_fails() {
+        use k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource;
+        let pod_dir = tempfile::tempdir().expect("tempdir");
+        let storage = tempfile::tempdir().expect("tempdir");
+        let volume_dir = storage.path().join("pvc-1");
+        let mut pod = pod();
+        let claim = |name: &str, read_only| Volume {
+            name: name.into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource { claim_name: name.into(), read_only: Some(read_only) }),
+            ..Default::default()
+        };
+        pod.spec = Some(PodSpec { volumes: Some(vec![claim("data", true)]), ..Default::default() });
+        let mut objects = Objects::default();
+        let dir = claims::ClaimedDir { path: volume_dir.to_string_lossy().into_owned(), type_: Some("DirectoryOrCreate".into()) };
+        objects.claims.insert("data".into(), Ok(dir));
+        let volumes = PodVolumes::prepare(pod_dir.path(), &pod, &objects, &node()).expect("prepare");
+        assert!(volume_dir.is_dir(), "DirectoryOrCreate makes the volume's directory");
+        let container = Container { volume_mounts: Some(vec![mount("data", "/data", false)]), ..Default::default() };
+        let mounts = volumes.mounts_for(&pod, &container).expect("mounts");
+        assert_eq!(mounts[0].host_path, volume_dir);
+        assert!(mounts[0].read_only, "readOnly on the claim source makes the mount read-only");
+        PodVolumes::remove(pod_dir.path()).expect("remove");
+        assert!(volume_dir.is_dir(), "removing the pod's volumes never removes a claim's data");
+
+        objects.claims.insert("data".into(), Err(claims::ClaimError::NotBound("data".into())));
+        let err = PodVolumes::prepare(pod_dir.path(), &pod, &objects, &node()).expect_err("unbound");
+        assert_eq!(err.to_string(), "persistentvolumeclaim \"data\" not bound");
     }
 }

@@ -16,6 +16,8 @@ use crate::agent::spec::downward::{field_value, resource_value, NodeFacts};
 pub struct Objects {
     pub config_maps: HashMap<String, BTreeMap<String, Vec<u8>>>,
     pub secrets: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    /// The directories of the PersistentVolumeClaims the pod's volumes name.
+    pub claims: super::claims::Claims,
 }
 
 /// One file of a projected volume.
@@ -176,6 +178,7 @@ mod tests {
             config_maps: [("cfg".to_string(), [("a.txt".to_string(), b"A".to_vec()), ("b.txt".to_string(), b"B".to_vec())].into())]
                 .into(),
             secrets: [("creds".to_string(), [("password".to_string(), b"hunter2".to_vec())].into())].into(),
+            ..Default::default()
         }
     }
 

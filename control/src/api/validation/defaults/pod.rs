@@ -10,7 +10,6 @@ use crate::api::validation::quantity::Quantity;
 
 /// Tolerations every pod gets so it survives a short node outage.
 const DEFAULT_TOLERATIONS: [&str; 2] = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
-const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 /// `0644`, the mode of files projected from ConfigMaps and Secrets.
 const DEFAULT_FILE_MODE: i64 = 0o644;
 
@@ -122,7 +121,7 @@ fn default_pod_only_spec(spec: &mut Map<String, Value>) {
             if !tolerates_no_execute(tolerations, key) {
                 tolerations.push(json!({
                     "key": key, "operator": "Exists", "effect": "NoExecute",
-                    "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                    "tolerationSeconds": crate::controllers::nodelifecycle::default_toleration::seconds(),
                 }));
             }
         }

@@ -1,8 +1,8 @@
 //! Deployments, ReplicaSets, StatefulSets, DaemonSets and
 //! ReplicationControllers.
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::ReplicationController;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaimVolumeSource, PodTemplateSpec, ReplicationController, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::{require_restart_always, selector_immutable, validate_rolling_amounts, validate_selector_and_template};
@@ -70,7 +70,7 @@ pub fn validate_replica_set(rs: &ReplicaSet, old: Option<&ReplicaSet>, errs: &mu
 pub fn validate_stateful_set(ss: &StatefulSet, old: Option<&StatefulSet>, errs: &mut Vec<FieldError>) {
     let p = spec_path();
     let Some(spec) = &ss.spec else { return errs.push(FieldError::required(&p)) };
-    validate_selector_and_template(Some(&spec.selector), Some(&spec.template), &p, errs);
+    validate_selector_and_template(Some(&spec.selector), Some(&with_claim_volumes(spec)), &p, errs);
     require_restart_always(Some(&spec.template), &p, errs);
     if let Some(service) = spec.service_name.as_deref().filter(|s| !s.is_empty()) {
         syntax(errs, &p.child("serviceName"), service, names::dns1035_label);
@@ -109,6 +109,23 @@ pub fn validate_stateful_set(ss: &StatefulSet, old: Option<&StatefulSet>, errs: 
             ));
         }
     }
+}
+
+/// The template as every replica gets it: each volumeClaimTemplate is a
+/// volume its containers may mount (upstream checks mounts against that union).
+fn with_claim_volumes(spec: &StatefulSetSpec) -> PodTemplateSpec {
+    let mut template = spec.template.clone();
+    if let Some(pod) = template.spec.as_mut() {
+        let volumes = pod.volumes.get_or_insert_with(Vec::new);
+        for claim in spec.volume_claim_templates.iter().flatten() {
+            let name = claim.metadata.name.clone().unwrap_or_default();
+            if !volumes.iter().any(|v| v.name == name) {
+                let source = PersistentVolumeClaimVolumeSource { claim_name: name.clone(), read_only: None };
+                volumes.push(Volume { name, persistent_volume_claim: Some(source), ..Default::default() });
+            }
+        }
+    }
+    template
 }
 
 pub fn validate_daemon_set(ds: &DaemonSet, old: Option<&DaemonSet>, errs: &mut Vec<FieldError>) {
@@ -251,6 +268,16 @@ mod tests {
             errs.iter().any(|e| e.field == "spec" && e.detail.starts_with("updates to statefulset spec")),
             "{errs:?}"
         );
+
+        let mut mounting = template(json!({"app": "db"}));
+        mounting["spec"]["containers"][0]["volumeMounts"] = json!([{"name": "data", "mountPath": "/data"}]);
+        let claims: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {
+            "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": mounting,
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]}}))
+        .expect("statefulset with claims");
+        let mut errs = Vec::new();
+        validate_stateful_set(&claims, None, &mut errs);
+        assert!(errs.is_empty(), "mounts may name a volumeClaimTemplate: {errs:?}");
 
         let ds: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "agent"}, "spec": {
             "selector": {"matchLabels": {"app": "agent"}}, "template": template(json!({"app": "agent"})),

@@ -1,0 +1,211 @@
+//! The pods waiting to be placed. Active pods are tried in arrival order;
+//! a pod that fits nowhere waits as *unschedulable* until the cluster changes
+//! (a node added or updated, a pod gone) or `UNSCHEDULABLE_RETRY` passes; a
+//! pod whose binding failed waits out a per-pod backoff (1 s doubling to
+//! 10 s). Each pod is in the queue once, however often it is updated.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::pod_info::{PodInfo, PodKey};
+
+/// The longest an unschedulable pod waits before being tried again.
+pub const UNSCHEDULABLE_RETRY: Duration = Duration::from_secs(30);
+const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    Active,
+    /// Being scheduled or bound right now.
+    InFlight,
+    Backoff { until: Instant },
+    Unschedulable { since: Instant },
+}
+
+#[derive(Debug)]
+struct Entry {
+    pod: Arc<PodInfo>,
+    waiting: Waiting,
+    /// Failed bindings in a row, for the backoff.
+    errors: u32,
+}
+
+#[derive(Default)]
+pub struct Queue {
+    entries: HashMap<PodKey, Entry>,
+    /// Keys in the order they became active; entries no longer active are skipped.
+    active: VecDeque<PodKey>,
+}
+
+impl Queue {
+    /// Adds a pending pod, or refreshes the copy of one already waiting. An
+    /// unschedulable pod whose spec or labels changed is tried again at once.
+    pub fn add_or_update(&mut self, pod: Arc<PodInfo>) {
+        let key = pod.key.clone();
+        match self.entries.get_mut(&key) {
+            None => {
+                self.entries.insert(key.clone(), Entry { pod, waiting: Waiting::Active, errors: 0 });
+                self.active.push_back(key);
+            }
+            Some(entry) => {
+                let changed = entry.pod.pod.spec != pod.pod.spec || entry.pod.pod.metadata.labels != pod.pod.metadata.labels;
+                entry.pod = pod;
+                if changed && matches!(entry.waiting, Waiting::Unschedulable { .. }) {
+                    entry.waiting = Waiting::Active;
+                    self.active.push_back(key);
+                }
+            }
+        }
+    }
+
+    /// Drops a pod that is bound, deleted or no longer ours.
+    pub fn remove(&mut self, key: &PodKey) {
+        self.entries.remove(key);
+    }
+
+    /// The next pod to schedule, now marked in flight.
+    pub fn pop(&mut self) -> Option<Arc<PodInfo>> {
+        while let Some(key) = self.active.pop_front() {
+            if let Some(entry) = self.entries.get_mut(&key).filter(|e| e.waiting == Waiting::Active) {
+                entry.waiting = Waiting::InFlight;
+                return Some(entry.pod.clone());
+            }
+        }
+        None
+    }
+
+    /// The latest copy of a pod in the queue.
+    pub fn get(&self, key: &PodKey) -> Option<&Arc<PodInfo>> {
+        self.entries.get(key).map(|e| &e.pod)
+    }
+
+    /// The pod fits nowhere now.
+    pub fn unschedulable(&mut self, key: &PodKey, now: Instant) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.waiting = Waiting::Unschedulable { since: now };
+        }
+    }
+
+    /// Scheduling or binding the pod failed: retry after its backoff.
+    pub fn backoff(&mut self, key: &PodKey, now: Instant) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.errors = entry.errors.saturating_add(1);
+            let doublings = entry.errors.saturating_sub(1).min(8);
+            let delay = (INITIAL_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF);
+            entry.waiting = Waiting::Backoff { until: now + delay };
+        }
+    }
+
+    /// The cluster changed: every unschedulable pod may fit now.
+    pub fn cluster_changed(&mut self) {
+        for (key, entry) in &mut self.entries {
+            if matches!(entry.waiting, Waiting::Unschedulable { .. }) {
+                entry.waiting = Waiting::Active;
+                self.active.push_back(key.clone());
+            }
+        }
+    }
+
+    /// Moves pods whose backoff or unschedulable wait is over back to active;
+    /// true if any did.
+    pub fn tick(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        for (key, entry) in &mut self.entries {
+            let due = match entry.waiting {
+                Waiting::Backoff { until } => until <= now,
+                Waiting::Unschedulable { since } => now.duration_since(since) >= UNSCHEDULABLE_RETRY,
+                Waiting::Active | Waiting::InFlight => false,
+            };
+            if due {
+                entry.waiting = Waiting::Active;
+                self.active.push_back(key.clone());
+                moved = true;
+            }
+        }
+        moved
+    }
+
+    pub fn has_active(&self) -> bool {
+        self.entries.values().any(|e| e.waiting == Waiting::Active)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::testing::pod;
+
+    fn info(name: &str) -> Arc<PodInfo> {
+        Arc::new(PodInfo::new(Arc::new(pod(name, "1", "1Gi"))))
+    }
+
+    #[test]
+    fn pods_come_out_once_in_arrival_order() {
+        let mut q = Queue::default();
+        q.add_or_update(info("a"));
+        q.add_or_update(info("b"));
+        q.add_or_update(info("a"));
+        assert_eq!(q.pop().map(|p| p.name().to_string()).as_deref(), Some("a"));
+        assert_eq!(q.pop().map(|p| p.name().to_string()).as_deref(), Some("b"));
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn unschedulable_pods_wait_for_a_change_or_the_retry_period() {
+        let mut q = Queue::default();
+        let now = Instant::now();
+        q.add_or_update(info("a"));
+        let a = q.pop().expect("a");
+        q.unschedulable(&a.key, now);
+        assert!(!q.tick(now + Duration::from_secs(29)));
+        assert!(q.tick(now + UNSCHEDULABLE_RETRY));
+        let a = q.pop().expect("a again");
+        q.unschedulable(&a.key, now);
+        q.cluster_changed();
+        assert!(q.pop().is_some());
+    }
+
+    #[test]
+    fn errors_back_off_doubling_up_to_ten_seconds() {
+        let mut q = Queue::default();
+        let now = Instant::now();
+        q.add_or_update(info("a"));
+        let a = q.pop().expect("a");
+        for _ in 0..4 {
+            q.backoff(&a.key, now);
+        }
+        // Fourth failure: 8 s.
+        assert!(!q.tick(now + Duration::from_secs(7)));
+        assert!(q.tick(now + Duration::from_secs(8)));
+        q.pop();
+        for _ in 0..6 {
+            q.backoff(&a.key, now);
+        }
+        assert!(!q.tick(now + Duration::from_millis(9_999)));
+        assert!(q.tick(now + MAX_BACKOFF));
+    }
+
+    #[test]
+    fn a_changed_spec_retries_an_unschedulable_pod_but_a_status_update_does_not() {
+        let mut q = Queue::default();
+        q.add_or_update(info("a"));
+        let a = q.pop().expect("a");
+        q.unschedulable(&a.key, Instant::now());
+        let mut status_only = pod("a", "1", "1Gi");
+        status_only.status = Some(Default::default());
+        q.add_or_update(Arc::new(PodInfo::new(Arc::new(status_only))));
+        assert!(q.pop().is_none());
+        q.add_or_update(Arc::new(PodInfo::new(Arc::new(pod("a", "500m", "1Gi")))));
+        assert!(q.pop().is_some());
+    }
+}
