@@ -80,7 +80,7 @@ fn one_pod_per_node_new_nodes_and_a_rolling_update() {
     assert!(revisions.contains(&format!("logs-{hash}")), "{revisions}");
 
     // A new node gets its pod.
-    let _d = s.add_agent("node-d");
+    let mut d = s.add_agent("node-d");
     wait_one_running_pod_on(&s, "logs", &[&first, "node-b", "node-c", "node-d"]);
 
     // A new template rolls out node by node.
@@ -94,6 +94,21 @@ fn one_pod_per_node_new_nodes_and_a_rolling_update() {
     assert!(history.contains('1') && history.contains('2'), "{history}");
     let describe = s.kubectl_ok(&["describe", "ds", "logs"]);
     assert!(describe.contains("SuccessfulCreate") && describe.contains("SuccessfulDelete"), "{describe}");
+
+    // Undo brings the first template back, as revision 3.
+    s.kubectl_ok(&["rollout", "undo", "ds/logs"]);
+    s.kubectl_ok(&["rollout", "status", "ds/logs", "--timeout=120s"]);
+    wait_one_running_pod_on(&s, "logs", &[&first, "node-b", "node-c", "node-d"]);
+    let hashes = field(&s, "pods", "{.items[*].metadata.labels.controller-revision-hash}");
+    assert!(hashes.split_whitespace().all(|h| h == hash), "back on the first revision: {hashes}");
+    let numbers = field(&s, &format!("controllerrevision/logs-{hash}"), "{.revision}");
+    assert_eq!(numbers, "3");
+
+    // A node that leaves the cluster takes its pod with it.
+    d.kill9();
+    s.kubectl_ok(&["delete", "node", "node-d"]);
+    wait_one_running_pod_on(&s, "logs", &[&first, "node-b", "node-c"]);
+    assert_eq!(field(&s, "ds/logs", "{.status.desiredNumberScheduled}"), "3");
 }
 
 #[test]

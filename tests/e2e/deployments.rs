@@ -128,6 +128,11 @@ fn a_deployment_keeps_its_replicas_through_scale_deletes_and_relabels() {
     let rs_events = s.kubectl_ok(&["describe", "rs", &rs_name]);
     assert!(rs_events.contains("SuccessfulCreate") && rs_events.contains("Created pod: "), "{rs_events}");
     assert!(rs_events.contains("SuccessfulDelete"), "{rs_events}");
+
+    // Deleting the Deployment takes its ReplicaSets and pods with it.
+    s.kubectl_ok(&["delete", "deployment", "web"]);
+    wait_for("the pods to go with the deployment", ROLLOUT, || pods(&s, "app=web").is_empty().then_some(()));
+    assert!(s.kubectl_ok(&["get", "rs", "-o", "name"]).trim().is_empty());
 }
 
 /// What a pod watch saw, checked on every event.
@@ -210,6 +215,7 @@ fn a_rolling_update_stays_within_surge_and_unavailability_and_can_be_undone() {
     let watch = PodWatch::start(&s, "app=web", 4);
     wait_for("the watch to list the pods", ROLLOUT, || (watch.observed.lock().expect("observed").events >= 4).then_some(()));
     s.kubectl_ok(&["set", "image", "deployment/web", "logger=local/logger:2.0"]);
+    s.kubectl_ok(&["annotate", "deployment/web", "kubernetes.io/change-cause=logger 2.0"]);
     s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=120s"]);
     wait_running(&s, "app=web", 4);
     std::thread::sleep(Duration::from_millis(500));
@@ -222,6 +228,7 @@ fn a_rolling_update_stays_within_surge_and_unavailability_and_can_be_undone() {
     let history = s.kubectl_ok(&["rollout", "history", "deployment/web"]);
     let revisions: Vec<&str> = history.lines().filter_map(|l| l.split_whitespace().next()).filter(|w| w.parse::<u32>().is_ok()).collect();
     assert_eq!(revisions, ["1", "2"], "{history}");
+    wait_for("the change-cause on revision 2", ROLLOUT, || s.kubectl_ok(&["rollout", "history", "deployment/web"]).contains("logger 2.0").then_some(()));
     let status = s.kubectl_ok(&["get", "deployment", "web", "-o", "jsonpath={.status.updatedReplicas}/{.status.availableReplicas}/{.status.conditions[?(@.type==\"Progressing\")].reason}"]);
     assert_eq!(status, "4/4/NewReplicaSetAvailable");
 
@@ -231,6 +238,8 @@ fn a_rolling_update_stays_within_surge_and_unavailability_and_can_be_undone() {
     let history = s.kubectl_ok(&["rollout", "history", "deployment/web"]);
     let revisions: Vec<&str> = history.lines().filter_map(|l| l.split_whitespace().next()).filter(|w| w.parse::<u32>().is_ok()).collect();
     assert_eq!(revisions, ["2", "3"], "revision 1 came back as 3: {history}");
+    let revision = s.kubectl_ok(&["get", "deployment", "web", "-o", r"jsonpath={.metadata.annotations.deployment\.kubernetes\.io/revision}"]);
+    assert_eq!(revision, "3");
     assert_eq!(s.kubectl_ok(&["get", "rs", "-l", "app=web", "-o", "name"]).lines().count(), 2, "the old ReplicaSet was reused");
 }
 
@@ -247,6 +256,43 @@ fn recreate_never_runs_old_and_new_pods_together() {
     let observed = watch.stop();
     assert_eq!(observed.overlaps, 0, "old and new pods never live at once");
     assert_eq!(images(&s, "app=batch"), ["local/logger:2.0"]);
+}
+
+#[test]
+fn a_paused_deployment_scales_but_does_not_roll_and_old_revisions_are_pruned() {
+    let s = server_with_two_logger_tags();
+    let manifest = deployment_manifest("paused", 2, "{ type: RollingUpdate }").replace("spec:\n  replicas", "spec:\n  revisionHistoryLimit: 1\n  replicas");
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
+    s.kubectl_ok(&["rollout", "status", "deployment/paused", "--timeout=120s"]);
+    s.kubectl_ok(&["rollout", "pause", "deployment/paused"]);
+    s.kubectl_ok(&["set", "image", "deployment/paused", "logger=local/logger:2.0"]);
+    s.kubectl_ok(&["scale", "deployment/paused", "--replicas=3"]);
+    wait_running(&s, "app=paused", 3);
+    assert_eq!(images(&s, "app=paused"), ["local/logger:1.0"], "no rollout while paused");
+    assert_eq!(s.kubectl_ok(&["get", "rs", "-l", "app=paused", "-o", "name"]).lines().count(), 1);
+    let reason = s.kubectl_ok(&["get", "deployment", "paused", "-o", "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}"]);
+    assert_eq!(reason, "DeploymentPaused");
+
+    s.kubectl_ok(&["rollout", "resume", "deployment/paused"]);
+    s.kubectl_ok(&["rollout", "status", "deployment/paused", "--timeout=120s"]);
+    wait_for("the new image", ROLLOUT, || (images(&s, "app=paused") == ["local/logger:2.0"]).then_some(()));
+    // A third template: with revisionHistoryLimit 1, only the newest old ReplicaSet stays.
+    s.kubectl_ok(&["set", "env", "deployment/paused", "MODE=three"]);
+    s.kubectl_ok(&["rollout", "status", "deployment/paused", "--timeout=120s"]);
+    wait_for("old ReplicaSets pruned to one", ROLLOUT, || (s.kubectl_ok(&["get", "rs", "-l", "app=paused", "-o", "name"]).lines().count() == 2).then_some(()));
+}
+
+#[test]
+fn a_rollout_that_makes_no_progress_exceeds_its_deadline() {
+    let s = Server::start_with_agent();
+    let manifest = deployment_manifest("stuck", 1, "{ type: RollingUpdate }")
+        .replace("spec:\n  replicas", "spec:\n  progressDeadlineSeconds: 3\n  replicas")
+        .replace("local/logger:1.0", "local/missing:1.0");
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
+    let out = s.kubectl(&["rollout", "status", "deployment/stuck", "--timeout=60s"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exceeded its progress deadline"), "{stderr}");
 }
 
 #[test]

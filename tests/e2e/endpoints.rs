@@ -61,6 +61,9 @@ fn endpoints_and_slices_follow_readiness_and_deletion() {
         "-o", r#"jsonpath={.items[0].addressType} {.items[0].metadata.labels.endpointslice\.kubernetes\.io/managed-by} {.items[0].metadata.ownerReferences[0].kind} {.items[0].ports[0].port}"#,
     ]);
     assert_eq!(slice, "IPv4 endpointslice-controller.k8s.io Service 8080");
+    let table = s.kubectl_ok(&["get", "endpointslices", "-l", "kubernetes.io/service-name=web"]);
+    let row = table.lines().find(|l| l.starts_with("web-")).unwrap_or_default();
+    assert!(row.contains("IPv4") && row.contains("8080"), "{table}");
     assert_settled(&s);
 
     // A pod whose readiness probe fails is listed, but not ready.

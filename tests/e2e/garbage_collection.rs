@@ -210,6 +210,17 @@ spec:
     }
 
     #[test]
+    fn foreground_deletion_of_a_deployment_returns_once_everything_is_gone() {
+        let s = Server::start_with_agent();
+        s.kubectl_stdin_ok(&["apply", "-f", "-"], DEPLOYMENT);
+        running_pods(&s, "default", 2);
+        s.kubectl_ok(&["delete", "deployment", "web", "--cascade=foreground", "--timeout=60s"]);
+        // kubectl waited for the deployment, which waited for its replicaset, which waited for its pods.
+        assert_eq!(s.kubectl_ok(&["get", "deployments,replicasets", "-o", "name"]), "");
+        assert!(pods(&s, "default").is_empty());
+    }
+
+    #[test]
     fn orphaning_a_replicaset_leaves_its_pods_running_unowned() {
         let s = Server::start_with_agent();
         s.kubectl_stdin_ok(&["apply", "-f", "-"], DEPLOYMENT);

@@ -105,6 +105,22 @@ fn indexed_job_gives_each_pod_its_index() {
 }
 
 #[test]
+fn a_suspended_job_starts_nothing_until_resumed() {
+    let s = Server::start_with_agent();
+    s.node_name();
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &job_manifest("later", "local/hello:1.0", "  suspend: true\n  completions: 2"));
+    wait_for("the Suspended condition", Duration::from_secs(30), || {
+        (field(&s, "job/later", r#"{.status.conditions[?(@.type=="Suspended")].status}"#) == "True").then_some(())
+    });
+    assert!(live_pod_phases(&s, "later").is_empty(), "no pods while suspended");
+    assert!(field(&s, "job/later", "{.status.startTime}").is_empty());
+    s.kubectl_ok(&["patch", "job", "later", "--type=merge", "-p", r#"{"spec":{"suspend":false}}"#]);
+    s.kubectl_ok(&["wait", "--for=condition=complete", "job/later", "--timeout=90s"]);
+    assert_eq!(field(&s, "job/later", r#"{.status.conditions[?(@.type=="Suspended")].reason}"#), "JobResumed");
+    assert_eq!(field(&s, "job/later", "{.status.succeeded}"), "2");
+}
+
+#[test]
 fn crashing_pods_exhaust_the_backoff_limit() {
     let s = Server::start_with_agent();
     s.node_name();

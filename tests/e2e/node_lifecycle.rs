@@ -56,6 +56,9 @@ fn a_killed_node_is_tainted_its_pods_evicted_and_it_recovers() {
     let on_b = wait_for("the ReplicaSet's pod running on node-b", Duration::from_secs(60), || pods_on(&s, "app=web", "node-b").pop());
     s.wait_pod_field("stray", "{.status.phase}", "Running", Duration::from_secs(60));
     s.kubectl_ok(&["uncordon", &main_node]);
+    // Admission gave the pods the default toleration the server was started with.
+    let toleration = s.pod_field("stray", r#"{.spec.tolerations[?(@.key=="node.kubernetes.io/unreachable")].tolerationSeconds}"#);
+    assert_eq!(toleration, "5");
 
     agent.kill9();
     let killed = Instant::now();

@@ -142,3 +142,24 @@ fn node_port_quota_covers_creates_and_type_changes() {
     assert!(!grown.status.success());
     assert!(stderr(&grown).contains("exceeded quota: ports"), "{}", stderr(&grown));
 }
+
+#[test]
+fn claims_are_bounded_by_limit_ranges_and_counted_by_storage_quotas() {
+    let s = Server::start();
+    let limits = r#"{"apiVersion":"v1","kind":"LimitRange","metadata":{"name":"storage"},
+      "spec":{"limits":[{"type":"PersistentVolumeClaim","max":{"storage":"2Gi"}}]}}"#;
+    s.kubectl_stdin_ok(&["create", "-f", "-"], limits);
+    s.kubectl_ok(&["create", "quota", "storage", "--hard=requests.storage=3Gi,persistentvolumeclaims=5"]);
+    let claim = |name: &str, size: &str| {
+        format!(r#"{{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{{"name":"{name}"}},"spec":{{"accessModes":["ReadWriteOnce"],"resources":{{"requests":{{"storage":"{size}"}}}}}}}}"#)
+    };
+    let big = s.kubectl_stdin(&["create", "-f", "-"], &claim("big", "5Gi"));
+    assert!(stderr(&big).contains(r#"persistentvolumeclaims "big" is forbidden: maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi"#), "{}", stderr(&big));
+    s.kubectl_stdin_ok(&["create", "-f", "-"], &claim("one", "2Gi"));
+    let over = s.kubectl_stdin(&["create", "-f", "-"], &claim("two", "2Gi"));
+    assert!(
+        stderr(&over).contains("exceeded quota: storage, requested: requests.storage=2Gi, used: requests.storage=2Gi, limited: requests.storage=3Gi"),
+        "{}",
+        stderr(&over)
+    );
+}

@@ -81,3 +81,44 @@ fn a_tainted_node_gets_only_pods_that_tolerate_it() {
     let nodes = stdout(&s.kubectl(&["get", "pods", "-o", "jsonpath={.items[*].spec.nodeName}"]));
     assert_eq!(nodes.split_whitespace().filter(|n| *n == first).count(), 1, "{nodes}");
 }
+
+#[test]
+fn a_runtime_class_whose_handler_no_node_has_stays_pending() {
+    let s = Server::start_with_agent();
+    s.node_name();
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: { name: gvisor }\nhandler: runsc\n");
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: { name: wasm }\nhandler: wasmtime\n");
+    let pod = |name: &str, class: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{ name: {name} }}\nspec:\n  runtimeClassName: {class}\n  containers:\n  - {{ name: c, image: local/logger:1.0, imagePullPolicy: Never }}\n"
+        )
+    };
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &pod("sandboxed", "gvisor"));
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &pod("wasm", "wasm"));
+    s.wait_pod_field("wasm", "{.status.phase}", "Running", SCHEDULED);
+    s.wait_pod_field("sandboxed", r#"{.status.conditions[?(@.type=="PodScheduled")].reason}"#, "Unschedulable", SCHEDULED);
+    let message = s.pod_field("sandboxed", r#"{.status.conditions[?(@.type=="PodScheduled")].message}"#);
+    assert!(message.starts_with("0/1 nodes are available: 1 node(s) didn't have the pod's runtime handler \"runsc\"."), "{message}");
+}
+
+#[test]
+fn pods_of_one_owner_spread_over_the_nodes() {
+    let s = Server::start_with_agent();
+    let first = s.node_name();
+    let _second = s.add_agent("node-b");
+    s.kubectl_ok(&["create", "configmap", "owner"]);
+    let uid = s.kubectl_ok(&["get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}"]);
+    for i in 0..4 {
+        let manifest = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: replica-{i}\n  ownerReferences: [{{ apiVersion: v1, kind: ConfigMap, name: owner, uid: {uid}, controller: true }}]\n\
+             spec:\n  containers:\n  - {{ name: c, image: local/logger:1.0, imagePullPolicy: Never }}\n"
+        );
+        s.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
+    }
+    let nodes = wait_for("4 replicas bound", SCHEDULED, || {
+        let out = stdout(&s.kubectl(&["get", "pods", "-o", "jsonpath={.items[*].spec.nodeName}"]));
+        (out.split_whitespace().count() == 4).then_some(out)
+    });
+    let on_first = nodes.split_whitespace().filter(|n| *n == first).count();
+    assert_eq!(on_first, 2, "{nodes}");
+}

@@ -132,12 +132,24 @@ fn replicas_come_up_in_order_and_keep_their_claims() {
     }
     let status = jsonpath(&s, &["get", "sts", "web"], "{.status.replicas} {.status.readyReplicas} {.status.currentReplicas} {.status.updatedReplicas} {.status.availableReplicas}");
     assert_eq!(status, "3 3 3 3 3");
+    let table = s.kubectl_ok(&["get", "sts", "web"]);
+    assert!(table.lines().nth(1).is_some_and(|row| row.split_whitespace().nth(1) == Some("3/3")), "{table}");
     assert_eq!(jsonpath(&s, &["get", "sts", "web"], "{.status.currentRevision}"), revision);
     let describe = s.kubectl_ok(&["describe", "sts", "web"]);
     assert!(describe.contains("create Pod web-0 in StatefulSet web successful"), "{describe}");
     assert!(describe.contains("create Claim data-web-0 Pod web-0 in StatefulSet web success"), "{describe}");
     let history = s.kubectl_ok(&["rollout", "history", "statefulset/web"]);
     assert!(history.lines().any(|l| l.trim_start().starts_with('1')), "{history}");
+    // Settled: the controllers write nothing more (reconciles are idempotent).
+    let versions = |s: &Server| {
+        let set = jsonpath(s, &["get", "sts", "web"], "{.metadata.resourceVersion}");
+        let claims = jsonpath(s, &["get", "pvc"], "{.items[*].metadata.resourceVersion}");
+        let volumes = jsonpath(s, &["get", "pv"], "{.items[*].metadata.resourceVersion}");
+        format!("{set} | {claims} | {volumes}")
+    };
+    let settled = versions(&s);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(versions(&s), settled, "nothing rewritten once settled");
 
     // A deleted replica comes back under its name with its data.
     assert_eq!(init_count(&s, "web-1"), "count 0");
@@ -193,4 +205,51 @@ fn a_template_change_rolls_out_from_the_highest_ordinal_and_is_recorded() {
     assert!(history.lines().any(|l| l.trim_start().starts_with('2')), "{history}");
     let revisions = jsonpath(&s, &["get", "controllerrevisions"], "{.items[*].metadata.name}");
     assert!(revisions.contains(&first_revision) && revisions.contains(&second_revision), "{revisions}");
+
+    // Undo: the first revision comes back as the newest (3) and rolls out.
+    s.kubectl_ok(&["rollout", "undo", "statefulset/web"]);
+    wait_for("the first revision to be the update revision again", ROLLOUT, || {
+        (jsonpath(&s, &["get", "sts", "web"], "{.status.updateRevision}") == first_revision).then_some(())
+    });
+    rollout(&s);
+    assert_eq!(jsonpath(&s, &["get", "controllerrevision", &first_revision], "{.revision}"), "3");
+    assert_eq!(s.pod_field("web-0", "{.metadata.labels.controller-revision-hash}"), first_revision);
+    assert_eq!(s.pod_field("web-0", "{.spec.containers[0].env}"), "", "the env var is gone again");
+}
+
+/// `Parallel` starts every replica at once; `whenScaled: Delete` removes the
+/// claims (and, by the class's Delete policy, the volumes) of scaled-away
+/// replicas, and `whenDeleted: Delete` hands the rest to the garbage collector
+/// with the set.
+#[test]
+fn parallel_replicas_with_claims_deleted_by_the_retention_policy() {
+    let s = Server::start_with_agent();
+    let manifest = MANIFEST
+        .replace("replicas: 3", "replicas: 3\n  podManagementPolicy: Parallel\n  persistentVolumeClaimRetentionPolicy: { whenScaled: Delete, whenDeleted: Delete }");
+    let (mut watcher, seen) = watch_pods(&s);
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
+    rollout(&s);
+    let _ = watcher.kill();
+    let lines = seen.lock().expect("watch lines").clone();
+    let ready = first(&lines, |l| l == "web-0 True").unwrap_or_else(|| panic!("web-0 Ready in {lines:?}"));
+    let created = first(&lines, |l| l.starts_with("web-2 ")).unwrap_or_else(|| panic!("web-2 in {lines:?}"));
+    assert!(created < ready, "Parallel does not wait for web-0: {lines:?}");
+    let volume_of_2 = jsonpath(&s, &["get", "pvc", "data-web-2"], "{.spec.volumeName}");
+    let dir_of_2 = std::path::PathBuf::from(jsonpath(&s, &["get", "pv", &volume_of_2], "{.spec.hostPath.path}"));
+    assert!(dir_of_2.is_dir());
+
+    s.kubectl_ok(&["scale", "statefulset", "web", "--replicas=1"]);
+    wait_for("the claims of web-1 and web-2 to be deleted", ROLLOUT, || {
+        let claims = jsonpath(&s, &["get", "pvc"], "{.items[*].metadata.name}");
+        (claims.trim() == "data-web-0").then_some(())
+    });
+    wait_for("the volume of data-web-2 to be deleted", ROLLOUT, || (!s.kubectl(&["get", "pv", &volume_of_2]).status.success()).then_some(()));
+    assert!(!dir_of_2.exists(), "its directory went with it");
+
+    s.kubectl_ok(&["delete", "statefulset", "web"]);
+    wait_for("the pods and data-web-0 to go with the set", ROLLOUT, || {
+        let pods = jsonpath(&s, &["get", "pods"], "{.items[*].metadata.name}");
+        let claims = jsonpath(&s, &["get", "pvc"], "{.items[*].metadata.name}");
+        (pods.trim().is_empty() && claims.trim().is_empty()).then_some(())
+    });
 }

@@ -143,3 +143,44 @@ spec:
     assert!(s.kubectl_ok(&["logs", "writer"]).contains("count 0"));
     assert_eq!(std::fs::read_to_string(volume.join("counter")).expect("the pod's write").trim(), "1");
 }
+
+/// The same claim on the Linux runtime: its volume is bind-mounted, a second
+/// pod reads what the first wrote, and `readOnly: true` makes the mount read-only.
+#[test]
+fn linux_pods_share_data_through_a_claim() {
+    let Some(registry) = crate::harness::TestRegistry::get() else { return };
+    let s = Server::start_with_registry(registry);
+    let busybox = registry.image("busybox:1.0");
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &claim("shared", None, "10Mi"));
+    wait_field(&s, "pvc", "shared", "{.status.phase}", "Bound");
+    let pod = |name: &str, script: &str, read_only: bool| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Pod
+metadata: {{ name: {name} }}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  volumes: [{{ name: data, persistentVolumeClaim: {{ claimName: shared, readOnly: {read_only} }} }}]
+  containers:
+  - name: c
+    image: {busybox}
+    command: ["sh", "-c", "{script}"]
+    volumeMounts: [{{ name: data, mountPath: /data }}]
+"#
+        )
+    };
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &pod("writer", "echo hello > /data/greeting", false));
+    s.wait_pod_field("writer", "{.status.phase}", "Succeeded", Duration::from_secs(60));
+    let pv = get(&s, "pvc", "shared", "{.spec.volumeName}");
+    let dir = PathBuf::from(get(&s, "pv", &pv, "{.spec.hostPath.path}"));
+    assert_eq!(std::fs::read_to_string(dir.join("greeting")).expect("the pod's file on the host"), "hello\n");
+
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &pod("reader", "cat /data/greeting; echo bye > /data/greeting", true));
+    s.wait_pod_field("reader", "{.status.phase}", "Failed", Duration::from_secs(60));
+    assert!(s.kubectl_ok(&["logs", "reader"]).contains("hello"), "the second pod reads the first one's data");
+    assert_eq!(std::fs::read_to_string(dir.join("greeting")).expect("unchanged"), "hello\n", "a readOnly claim cannot be written");
+    // Linux containers would outlive the SIGKILLed server: remove the pods first.
+    s.kubectl_ok(&["delete", "pods", "--all", "--wait=true"]);
+}

@@ -3,6 +3,7 @@
 //! watch breaks. Every change wakes the scheduling loop.
 
 use std::fmt::Debug;
+use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -52,7 +53,7 @@ pub async fn watch_nodes(client: Client, shared: Shared) {
             }
         };
         if changed {
-            state.queue.cluster_changed();
+            state.queue.cluster_changed(Instant::now());
         }
         drop(state);
         shared.wake();
@@ -81,21 +82,21 @@ pub async fn watch_pods(client: Client, shared: Shared) {
                     QueueAction::Keep => {}
                 }
                 if update.freed {
-                    state.queue.cluster_changed();
+                    state.queue.cluster_changed(Instant::now());
                 }
             }
             Event::Delete(pod) => {
                 let key = PodKey::of(&pod);
                 state.queue.remove(&key);
                 if state.cache.delete_pod(&key) {
-                    state.queue.cluster_changed();
+                    state.queue.cluster_changed(Instant::now());
                 }
             }
             Event::InitDone => {
                 for key in state.cache.end_pod_relist() {
                     state.queue.remove(&key);
                 }
-                state.queue.cluster_changed();
+                state.queue.cluster_changed(Instant::now());
                 state.pods_synced = true;
             }
         }
@@ -120,7 +121,7 @@ pub async fn watch_runtime_classes(client: Client, shared: Shared) {
             Event::Delete(class) => state.cache.delete_runtime_class(class.metadata.name.as_deref().unwrap_or_default()),
             Event::Init | Event::InitDone => {}
         }
-        state.queue.cluster_changed();
+        state.queue.cluster_changed(Instant::now());
         drop(state);
         shared.wake();
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
 
 use super::pod_affinity::AffinityTerms;
 use super::resources::{pod_requests, pod_requests_for_scoring, Resources};
@@ -67,7 +67,8 @@ pub struct PodInfo {
 
 impl PodInfo {
     pub fn new(pod: Arc<Pod>) -> PodInfo {
-        let spec = pod.spec.clone().unwrap_or_default();
+        let no_spec = PodSpec::default();
+        let spec = pod.spec.as_ref().unwrap_or(&no_spec);
         let host_ports = spec
             .containers
             .iter()
@@ -88,8 +89,8 @@ impl PodInfo {
             .map(|o| o.uid.clone());
         PodInfo {
             key: PodKey::of(&pod),
-            requests: pod_requests(&spec),
-            scoring_requests: pod_requests_for_scoring(&spec),
+            requests: pod_requests(spec),
+            scoring_requests: pod_requests_for_scoring(spec),
             host_ports,
             owner,
             affinity: AffinityTerms::of(&pod),

@@ -2,7 +2,10 @@
 //! a pod that fits nowhere waits as *unschedulable* until the cluster changes
 //! (a node added or updated, a pod gone) or `UNSCHEDULABLE_RETRY` passes; a
 //! pod whose binding failed waits out a per-pod backoff (1 s doubling to
-//! 10 s). Each pod is in the queue once, however often it is updated.
+//! 10 s). A cluster change does not cut a pod's backoff short either: a pod
+//! tried and failed many times is retried at most once per backoff, however
+//! busy the cluster. Each pod is in the queue once, however often it is
+//! updated.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -28,8 +31,14 @@ enum Waiting {
 struct Entry {
     pod: Arc<PodInfo>,
     waiting: Waiting,
-    /// Failed bindings in a row, for the backoff.
-    errors: u32,
+    /// Failed attempts (no fit, failed binding) in a row, for the backoff.
+    failures: u32,
+}
+
+/// How long a pod waits after `failures` failed attempts in a row.
+fn backoff_after(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(8);
+    (INITIAL_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
 }
 
 #[derive(Default)]
@@ -46,7 +55,7 @@ impl Queue {
         let key = pod.key.clone();
         match self.entries.get_mut(&key) {
             None => {
-                self.entries.insert(key.clone(), Entry { pod, waiting: Waiting::Active, errors: 0 });
+                self.entries.insert(key.clone(), Entry { pod, waiting: Waiting::Active, failures: 0 });
                 self.active.push_back(key);
             }
             Some(entry) => {
@@ -84,6 +93,7 @@ impl Queue {
     /// The pod fits nowhere now.
     pub fn unschedulable(&mut self, key: &PodKey, now: Instant) {
         if let Some(entry) = self.entries.get_mut(key) {
+            entry.failures = entry.failures.saturating_add(1);
             entry.waiting = Waiting::Unschedulable { since: now };
         }
     }
@@ -91,19 +101,22 @@ impl Queue {
     /// Scheduling or binding the pod failed: retry after its backoff.
     pub fn backoff(&mut self, key: &PodKey, now: Instant) {
         if let Some(entry) = self.entries.get_mut(key) {
-            entry.errors = entry.errors.saturating_add(1);
-            let doublings = entry.errors.saturating_sub(1).min(8);
-            let delay = (INITIAL_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF);
-            entry.waiting = Waiting::Backoff { until: now + delay };
+            entry.failures = entry.failures.saturating_add(1);
+            entry.waiting = Waiting::Backoff { until: now + backoff_after(entry.failures) };
         }
     }
 
-    /// The cluster changed: every unschedulable pod may fit now.
-    pub fn cluster_changed(&mut self) {
+    /// The cluster changed: every unschedulable pod may fit now, once its
+    /// backoff since the last attempt is over.
+    pub fn cluster_changed(&mut self, now: Instant) {
         for (key, entry) in &mut self.entries {
-            if matches!(entry.waiting, Waiting::Unschedulable { .. }) {
+            let Waiting::Unschedulable { since } = entry.waiting else { continue };
+            let until = since + backoff_after(entry.failures);
+            if until <= now {
                 entry.waiting = Waiting::Active;
                 self.active.push_back(key.clone());
+            } else {
+                entry.waiting = Waiting::Backoff { until };
             }
         }
     }
@@ -171,7 +184,13 @@ mod tests {
         assert!(q.tick(now + UNSCHEDULABLE_RETRY));
         let a = q.pop().expect("a again");
         q.unschedulable(&a.key, now);
-        q.cluster_changed();
+        // Second failure: a change retries it once 2 s have passed since the attempt.
+        q.cluster_changed(now + Duration::from_secs(1));
+        assert!(q.pop().is_none());
+        assert!(q.tick(now + Duration::from_secs(2)));
+        let a = q.pop().expect("a after its backoff");
+        q.unschedulable(&a.key, now);
+        q.cluster_changed(now + MAX_BACKOFF);
         assert!(q.pop().is_some());
     }
 

@@ -37,7 +37,7 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub services: ServiceAllocator,
-    /// Serialises ResourceQuota admission (see quota.rs).
+    /// Serialises ResourceQuota admission (see the quota module).
     pub quota: quota::QuotaGate,
     /// The token node agents accept from the API server (for proxied
     /// logs / exec / port-forward); None when no agent may join.

@@ -93,7 +93,7 @@ impl Reconciler<'_> {
         let mut status = old_status.clone();
         for done in children::newly_finished(&listed, &views) {
             let outcome = if done.state == children::JobState::Succeeded { "Complete" } else { "Failed" };
-            let message = format!("Saw completed job: {}, status: {outcome}", done.name);
+            let message = format!("Saw completed job: {}, condition: {outcome}", done.name);
             self.state.recorder.publish(&cronjob, EventType::Normal, "SawCompletedJob", message).await;
         }
         if let Some(success) = children::last_success(&views) {

@@ -103,17 +103,12 @@ fn pods_by_node<'a>(pods: &'a [DaemonPod], plan: &mut Plan) -> HashMap<&'a str, 
 /// once; available ones only while fewer than `max_unavailable` nodes lack an
 /// available pod. Their nodes get the new pod on a later pass.
 fn roll(kept: &[(&str, &DaemonPod)], missing: usize, updated: &str, max_unavailable: usize, plan: &mut Plan) {
-    let mut unavailable = missing + kept.iter().filter(|(_, p)| !p.available).count();
+    let unavailable = missing + kept.iter().filter(|(_, p)| !p.available).count();
     let old: Vec<&DaemonPod> = kept.iter().map(|(_, p)| *p).filter(|p| p.hash.as_deref() != Some(updated)).collect();
     let (old_unavailable, old_available): (Vec<&DaemonPod>, Vec<&DaemonPod>) = old.into_iter().partition(|p| !p.available);
     plan.delete.extend(old_unavailable.iter().map(|p| p.name.clone()));
-    for pod in old_available {
-        if unavailable >= max_unavailable {
-            break;
-        }
-        plan.delete.push(pod.name.clone());
-        unavailable += 1;
-    }
+    let budget = max_unavailable.saturating_sub(unavailable);
+    plan.delete.extend(old_available.iter().take(budget).map(|p| p.name.clone()));
 }
 
 /// The counts of `DaemonSetStatus`.

@@ -25,8 +25,8 @@ const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 pub fn template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
     let mut hash: u32 = 0x811c_9dc5;
     let text = serde_json::to_vec(template).unwrap_or_default();
-    let count = collision_count.unwrap_or(0).to_le_bytes();
-    for byte in text.iter().chain(collision_count.is_some().then_some(&count[..]).unwrap_or(&[])) {
+    let count = collision_count.map(i32::to_le_bytes);
+    for byte in text.iter().chain(count.iter().flatten()) {
         hash ^= u32::from(*byte);
         hash = hash.wrapping_mul(0x0100_0193);
     }

@@ -32,9 +32,11 @@ mod revision;
 mod rolling;
 mod scaling;
 mod status;
+mod sync;
 pub mod template_hash;
 
-use reconcile::{reconcile, State};
+use reconcile::reconcile;
+use sync::State;
 
 /// Runs the Deployment controller until dropped.
 pub async fn run(ctx: Context) {

@@ -13,7 +13,7 @@ mod graph;
 mod plan;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::stream::{self, BoxStream, StreamExt};
 use kube::core::DynamicObject;
@@ -90,17 +90,20 @@ struct Loop {
     relisting: HashMap<usize, HashSet<String>>,
     listed: HashSet<usize>,
     kinds: usize,
+    started: Instant,
 }
 
 impl Loop {
     fn new(kinds: usize) -> Self {
-        Loop { graph: Graph::default(), queue: VecDeque::new(), queued: HashSet::new(), relisting: HashMap::new(), listed: HashSet::new(), kinds }
+        Loop { graph: Graph::default(), queue: VecDeque::new(), queued: HashSet::new(), relisting: HashMap::new(), listed: HashSet::new(), kinds, started: Instant::now() }
     }
 
     /// Work is only acted on once every kind has been listed: before that an
-    /// owner may merely not have been seen yet.
+    /// owner may merely not have been seen yet. A kind whose list keeps
+    /// failing must not stall collection for good: every action verifies
+    /// owners with a live GET anyway, so after one resync period it starts.
     fn synced(&self) -> bool {
-        self.listed.len() == self.kinds
+        self.listed.len() == self.kinds || self.started.elapsed() >= RESYNC
     }
 
     fn enqueue(&mut self, work: impl IntoIterator<Item = Work>) {
@@ -185,7 +188,7 @@ impl Loop {
                         self.enqueue(work);
                     }
                 }
-                let first_sync = self.listed.insert(index) && self.synced();
+                let first_sync = self.listed.insert(index) && self.listed.len() == self.kinds;
                 if first_sync {
                     tracing::info!(kinds = self.kinds, "garbage collector: every kind listed");
                     let all = self.graph.resync();

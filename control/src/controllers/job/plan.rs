@@ -14,6 +14,11 @@ use super::tracking::Ledger;
 /// Upstream's default `spec.backoffLimit`.
 const DEFAULT_BACKOFF_LIMIT: i32 = 6;
 
+/// After a failure, the next pod waits this long, doubling with each
+/// failure up to [`MAX_RETRY_DELAY`] (upstream's pod failure backoff).
+const RETRY_DELAY: Duration = Duration::from_secs(10);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(360);
+
 /// The parts of `spec` the decision depends on, with upstream's defaults applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
@@ -120,6 +125,7 @@ pub fn plan(settings: &Settings, ledger: &Ledger, pods: &[PodView], verdict: Opt
     if settings.indexed {
         if let Some(completions) = settings.completions {
             plan_indexed(settings.parallelism, completions, ledger, &active, &mut plan);
+            hold_back_after_failure(ledger, pods, now, &mut plan);
             return plan;
         }
     }
@@ -135,7 +141,27 @@ pub fn plan(settings: &Settings, ledger: &Ledger, pods: &[PodView], verdict: Opt
     } else {
         plan.delete = surplus(&active, active.len() - wanted);
     }
+    hold_back_after_failure(ledger, pods, now, &mut plan);
     plan
+}
+
+/// Delays new pods after the latest failure, so a crashing Job retries
+/// ever more slowly instead of spinning through its backoff limit.
+fn hold_back_after_failure(ledger: &Ledger, pods: &[PodView], now: Timestamp, plan: &mut Plan) {
+    let failures = ledger.total_failed();
+    let Some(last_failure) = pods.iter().filter_map(|p| p.failed_at).max() else { return };
+    if plan.create.is_empty() || failures == 0 {
+        return;
+    }
+    let doublings = (failures - 1).clamp(0, 16) as u32;
+    let delay = RETRY_DELAY.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY);
+    let retry_at = last_failure + jiff::SignedDuration::try_from(delay).unwrap_or_default();
+    if let Ok(wait) = Duration::try_from(retry_at.duration_since(now)) {
+        if !wait.is_zero() {
+            plan.create.clear();
+            plan.requeue_after = Some(plan.requeue_after.map_or(wait, |r| r.min(wait)));
+        }
+    }
 }
 
 fn failure(settings: &Settings, ledger: &Ledger, active: &[&PodView], deadline: Option<Timestamp>, now: Timestamp) -> Option<Verdict> {
@@ -211,6 +237,7 @@ mod tests {
             index: None,
             restarts: 0,
             created: None,
+            failed_at: None,
         }
     }
 
@@ -266,6 +293,23 @@ mod tests {
         assert_eq!(p.verdict, Some(Verdict::Failed(FailureReason::BackoffLimitExceeded)));
         assert_eq!(p.delete, ["a"]);
         assert!(!p.finished, "a pod still runs");
+    }
+
+    #[test]
+    fn retries_wait_longer_after_each_failure() {
+        let mut failed = active("f");
+        failed.outcome = Outcome::Failed;
+        failed.failed_at = Some(NOW);
+        let mut s = settings(Some(1), 1);
+        s.backoff_limit = 6;
+        let soon = NOW + jiff::SignedDuration::from_secs(4);
+        let p = plan(&s, &ledger(0, 1), std::slice::from_ref(&failed), None, None, soon);
+        assert_eq!((p.create.len(), p.requeue_after), (0, Some(Duration::from_secs(6))));
+        let later = NOW + jiff::SignedDuration::from_secs(10);
+        assert_eq!(plan(&s, &ledger(0, 1), std::slice::from_ref(&failed), None, None, later).create.len(), 1);
+        // A third failure waits 40 s.
+        let p = plan(&s, &ledger(0, 3), std::slice::from_ref(&failed), None, None, later);
+        assert_eq!((p.create.len(), p.requeue_after), (0, Some(Duration::from_secs(30))));
     }
 
     #[test]

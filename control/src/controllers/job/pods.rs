@@ -38,6 +38,8 @@ pub struct PodView {
     /// Container restarts (restartPolicy OnFailure counts them as failures).
     pub restarts: i32,
     pub created: Option<Timestamp>,
+    /// When its last container stopped, for a pod that failed.
+    pub failed_at: Option<Timestamp>,
 }
 
 impl PodView {
@@ -55,6 +57,10 @@ impl PodView {
         let ready = status
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let failed_at = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.iter().filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref()).map(|t| t.0).max())
+            .filter(|_| outcome == Outcome::Failed);
         let restarts = status
             .and_then(|s| s.container_statuses.as_ref())
             .map(|cs| cs.iter().map(|c| c.restart_count).sum())
@@ -69,6 +75,7 @@ impl PodView {
             index: completion_index(pod),
             restarts,
             created: meta.creation_timestamp.as_ref().map(|t| t.0),
+            failed_at,
         }
     }
 
@@ -96,7 +103,7 @@ mod tests {
                 name: Some("p".into()),
                 uid: Some("u".into()),
                 finalizers: Some(vec![TRACKING_FINALIZER.into()]),
-                deletion_timestamp: deleting.then(|| Time(Timestamp::UNIX_EPOCH)),
+                deletion_timestamp: deleting.then_some(Time(Timestamp::UNIX_EPOCH)),
                 annotations: Some([(COMPLETION_INDEX_KEY.to_string(), "3".to_string())].into()),
                 ..Default::default()
             },

@@ -103,10 +103,9 @@ impl Ledger {
     pub fn write_into(&self, status: &mut JobStatus, indexed: bool) {
         status.succeeded = Some(self.succeeded);
         status.failed = Some(self.failed);
-        status.uncounted_terminated_pods = Some(UncountedTerminatedPods {
-            succeeded: Some(self.uncounted_succeeded.iter().cloned().collect()),
-            failed: Some(self.uncounted_failed.iter().cloned().collect()),
-        });
+        // Empty lists are left out, as upstream's `omitempty` does.
+        let listed = |uids: &BTreeSet<String>| (!uids.is_empty()).then(|| uids.iter().cloned().collect());
+        status.uncounted_terminated_pods = Some(UncountedTerminatedPods { succeeded: listed(&self.uncounted_succeeded), failed: listed(&self.uncounted_failed) });
         if indexed {
             status.completed_indexes = Some(indexes::format(&self.completed_indexes));
         }
@@ -128,6 +127,7 @@ mod tests {
             index: None,
             restarts: 0,
             created: None,
+            failed_at: None,
         }
     }
 

@@ -82,7 +82,6 @@ pub fn conditions(report: &ContentReport, current: &[NamespaceCondition], now: T
                 reason: Some(reason),
                 message: Some(message),
                 last_transition_time: Some(since),
-                ..NamespaceCondition::default()
             }
         })
         .collect()

@@ -142,7 +142,7 @@ mod tests {
         let unreachable = (taint(UNREACHABLE, NO_EXECUTE), at(100));
         let soft = (taint(UNREACHABLE, "NoSchedule"), at(50));
         let defaults = effective_tolerations(&pod(vec![]), Duration::from_secs(5));
-        assert_eq!(eviction_time(&defaults, &[soft.clone()]), None, "NoSchedule never evicts");
+        assert_eq!(eviction_time(&defaults, std::slice::from_ref(&soft)), None, "NoSchedule never evicts");
         assert_eq!(eviction_time(&defaults, std::slice::from_ref(&unreachable)), Some(at(105)));
         let forever = vec![toleration(UNREACHABLE, "Exists", NO_EXECUTE, None)];
         assert_eq!(eviction_time(&forever, std::slice::from_ref(&unreachable)), None);

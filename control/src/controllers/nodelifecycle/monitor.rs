@@ -4,6 +4,7 @@
 //! every write names the resourceVersion or uid it was decided on, so a
 //! stale cache costs a 409 and a retry on the next pass, never a wrong write.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,24 +83,41 @@ impl Monitor {
     }
 
     async fn check(&mut self, node: &Node, lease: Option<&Lease>, pods: &[&Pod]) -> Result<(), ControllerError> {
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let silence = self.heartbeats.silence(node, lease, Instant::now());
         let now = Timestamp::now();
-        let mut readiness = Readiness::of(node);
-        if silence > self.options.node_monitor_grace && readiness != Readiness::Unknown {
-            self.mark_unknown(node, &Time(now)).await?;
-            readiness = Readiness::Unknown;
-        }
-        self.note_transition(node, readiness).await;
-        if let Some(wanted) = taints::desired_taints(taints_of(node), readiness, &Time(now)) {
-            self.write_taints(node, &wanted).await?;
-        }
+        let readiness = self.judge(node, lease, now).await?;
         if readiness == Readiness::Unknown {
             for pod in pods.iter().filter(|p| is_ready(p)) {
                 self.mark_not_ready(pod, &Time(now)).await?;
             }
         }
-        let no_execute = self.no_execute_taints(&name, taints_of(node), now);
+        self.enforce_taints(node, pods, readiness, now).await
+    }
+
+    /// The node's readiness, with its conditions (if nobody hears from it),
+    /// its taints and an Event on a change brought in line.
+    async fn judge(&mut self, node: &Node, lease: Option<&Lease>, now: Timestamp) -> Result<Readiness, ControllerError> {
+        let silence = self.heartbeats.silence(node, lease, Instant::now());
+        let mut readiness = Readiness::of(node);
+        // The taints are written over the node as it is after this status write.
+        let mut current = Cow::Borrowed(node);
+        if silence > self.options.node_monitor_grace && readiness != Readiness::Unknown {
+            if let Some(updated) = self.mark_unknown(node, &Time(now)).await? {
+                current = Cow::Owned(updated);
+            }
+            readiness = Readiness::Unknown;
+        }
+        self.note_transition(node, readiness).await;
+        if let Some(wanted) = taints::desired_taints(taints_of(&current), readiness, &Time(now)) {
+            self.write_taints(&current, &wanted).await?;
+        }
+        Ok(readiness)
+    }
+
+    /// Evicts the pods the node's NoExecute taints no longer allow, and
+    /// forces out deleted pods an unreachable node will never stop.
+    async fn enforce_taints(&mut self, node: &Node, pods: &[&Pod], readiness: Readiness, now: Timestamp) -> Result<(), ControllerError> {
+        let name = node.metadata.name.as_deref().unwrap_or_default();
+        let no_execute = self.no_execute_taints(name, taints_of(node), now);
         for pod in pods {
             if pod.metadata.deletion_timestamp.is_some() {
                 if readiness == Readiness::Unknown && eviction::force_delete_time(pod).is_some_and(|t| t <= now) {
@@ -115,18 +133,19 @@ impl Monitor {
         Ok(())
     }
 
-    /// Every condition Unknown: nobody hears from the node.
-    async fn mark_unknown(&self, node: &Node, now: &Time) -> Result<(), ControllerError> {
+    /// Every condition Unknown: nobody hears from the node. Returns the node
+    /// as written, None if there was nothing to change.
+    async fn mark_unknown(&self, node: &Node, now: &Time) -> Result<Option<Node>, ControllerError> {
         let conditions = node.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-        let Some(unknown) = health::unknown_conditions(conditions, now) else { return Ok(()) };
+        let Some(unknown) = health::unknown_conditions(conditions, now) else { return Ok(None) };
         let patch = json!({
             "metadata": {"resourceVersion": node.metadata.resource_version},
             "status": {"conditions": unknown},
         });
         let name = node.metadata.name.as_deref().unwrap_or_default();
-        Api::<Node>::all(self.client.clone()).patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        let updated = Api::<Node>::all(self.client.clone()).patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         tracing::info!(node = name, "node stopped posting its status: conditions set to Unknown");
-        Ok(())
+        Ok(Some(updated))
     }
 
     /// Records NodeNotReady / NodeReady when the readiness changes.

@@ -83,3 +83,61 @@ fn error_policy<K: ReplicaOwner>(owner: Arc<K>, err: &ControllerError, _: Arc<St
         ControllerError::Api(_) => Action::requeue(Duration::from_secs(2)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::apps::v1::ReplicaSetSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+    use kube::runtime::reflector::store;
+
+    use super::*;
+
+    fn labels(app: &str) -> Option<BTreeMap<String, String>> {
+        Some(BTreeMap::from([("app".to_string(), app.to_string())]))
+    }
+
+    fn replica_set(name: &str, namespace: &str, app: &str) -> ReplicaSet {
+        ReplicaSet {
+            metadata: ObjectMeta { name: Some(name.into()), namespace: Some(namespace.into()), uid: Some(name.into()), ..Default::default() },
+            spec: Some(ReplicaSetSpec { selector: LabelSelector { match_labels: labels(app), ..Default::default() }, ..Default::default() }),
+            status: None,
+        }
+    }
+
+    fn pod(app: &str, owner: Option<&ReplicaSet>) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("p".into()),
+                namespace: Some("default".into()),
+                labels: labels(app),
+                owner_references: owner.map(|o| vec![new_pod::controller_reference(o)]),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_pod_wakes_its_controller_or_the_owners_that_would_adopt_it() {
+        let (reader, mut writer) = store::<ReplicaSet>();
+        let web = replica_set("web", "default", "web");
+        for rs in [web.clone(), replica_set("db", "default", "db"), replica_set("web-elsewhere", "prod", "web")] {
+            writer.apply_watcher_event(&watcher::Event::Apply(rs));
+        }
+        let names = |refs: Vec<ObjectRef<ReplicaSet>>| refs.into_iter().map(|r| r.name).collect::<Vec<_>>();
+        // Owned, even once relabeled: its controller releases it.
+        assert_eq!(names(owners_to_wake(&reader, &pod("debug", Some(&web)))), ["web"]);
+        // An orphan: the matching owners of its namespace.
+        assert_eq!(names(owners_to_wake(&reader, &pod("web", None))), ["web"]);
+        assert!(owners_to_wake(&reader, &pod("debug", None)).is_empty());
+        // Controlled by another kind: not ours to wake.
+        let mut foreign = pod("web", Some(&web));
+        if let Some(refs) = foreign.metadata.owner_references.as_mut() {
+            refs[0].kind = "Job".into();
+            refs[0].api_version = "batch/v1".into();
+        }
+        assert!(owners_to_wake(&reader, &foreign).is_empty());
+    }
+}

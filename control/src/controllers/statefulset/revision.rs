@@ -15,10 +15,7 @@ use kube::ResourceExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::identity::controller_ref;
-
-/// The label of a revision holding its hash, as upstream.
-pub const HASH_LABEL: &str = "controller-revision-hash";
+use super::identity::{controller_ref, REVISION_LABEL};
 
 /// Upstream's alphabet for generated names: no vowels, no look-alikes.
 const SAFE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -58,7 +55,8 @@ pub fn new_revision(set: &StatefulSet, number: i64, collisions: i32) -> Controll
     let hash = hash(&data, collisions);
     let template_labels = set.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.labels.clone());
     let mut labels: BTreeMap<String, String> = template_labels.unwrap_or_default();
-    labels.insert(HASH_LABEL.into(), hash.clone());
+    // The same label key as on pods, but holding the bare hash here, as upstream.
+    labels.insert(REVISION_LABEL.into(), hash.clone());
     // Upstream copies the set's annotations: `kubernetes.io/change-cause` shows in `rollout history`.
     let annotations = set.metadata.annotations.clone().filter(|a| !a.is_empty());
     ControllerRevision {
@@ -126,7 +124,7 @@ mod tests {
         let rev = new_revision(&s, 1, 0);
         let name = rev.name_any();
         assert!(name.starts_with("web-") && name.len() > 4, "{name}");
-        assert_eq!(rev.labels().get(HASH_LABEL).map(|h| format!("web-{h}")), Some(name.clone()));
+        assert_eq!(rev.labels().get(REVISION_LABEL).map(|h| format!("web-{h}")), Some(name.clone()));
         assert_eq!(template_of(&rev).as_ref(), s.spec.as_ref().map(|s| &s.template));
         assert_eq!(new_revision(&s, 5, 0).name_any(), name, "the name depends on the template only");
         assert_ne!(new_revision(&s, 1, 1).name_any(), name, "a collision changes the name");

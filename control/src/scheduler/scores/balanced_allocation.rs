@@ -32,8 +32,8 @@ mod tests {
         let cycle = Cycle::for_test(&pod("p", "1", "1Gi"));
         let even = node_info(node("n1", "4", "4Gi"), &[]);
         let lopsided = node_info(node("n2", "4", "4Gi"), &[pod("a", "3", "0")]);
-        assert_eq!(score(&cycle, &even), 100);
+        assert_eq!(score(&cycle, &even), MAX_SCORE);
         // cpu 4/4, memory 1/4: deviation 0.375.
-        assert_eq!(score(&cycle, &lopsided), 62);
+        assert_eq!(score(&cycle, &lopsided), MAX_SCORE * 625 / 1000);
     }
 }

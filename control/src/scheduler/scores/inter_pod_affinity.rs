@@ -124,6 +124,6 @@ mod tests {
         });
         let cycle = Cycle::new(Arc::new(PodInfo::new(Arc::new(incoming))), &cache).expect("cycle");
         let nodes = [cache.node("n1").expect("n1"), cache.node("n2").expect("n2")];
-        assert_eq!(scores(&cycle, &nodes), [0, 100]);
+        assert_eq!(scores(&cycle, &nodes), [0, MAX_SCORE]);
     }
 }

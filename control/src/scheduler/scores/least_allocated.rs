@@ -31,7 +31,9 @@ mod tests {
         let cycle = Cycle::for_test(&p);
         let empty = node_info(node("n1", "4", "4Gi"), &[]);
         let busy = node_info(node("n2", "4", "4Gi"), &[pod("a", "2", "2Gi")]);
-        assert_eq!(score(&cycle, &empty), 75);
-        assert_eq!(score(&cycle, &busy), 25);
+        assert_eq!(score(&cycle, &empty), MAX_SCORE * 3 / 4);
+        assert_eq!(score(&cycle, &busy), MAX_SCORE / 4);
+        let nearly_empty = node_info(node("n3", "4", "4Gi"), &[pod("a", "10m", "1Mi")]);
+        assert!(score(&cycle, &nearly_empty) < score(&cycle, &empty), "one small pod already counts");
     }
 }

@@ -1,7 +1,7 @@
 //! Scores: among the nodes that pass every filter, which suits the pod best?
-//! Each plugin rates a node 0..=100 (some after normalising over all the
-//! candidates, as upstream's NormalizeScore does), and the weighted sum
-//! decides, with upstream's default weights.
+//! Each plugin rates a node on upstream's 0..=100 scale (some after
+//! normalising over all the candidates, as upstream's NormalizeScore does),
+//! and the weighted sum decides, with upstream's default weights.
 
 pub mod balanced_allocation;
 pub mod inter_pod_affinity;
@@ -14,8 +14,10 @@ pub mod topology_spread;
 use super::cycle::Cycle;
 use super::node_info::NodeInfo;
 
-/// The highest score a plugin gives.
-pub const MAX_SCORE: i64 = 100;
+/// The highest score a plugin gives: upstream's 100, counted in thousandths
+/// so that small pods on large nodes still tell a node with one pod from a
+/// node with two (upstream's whole points round both to 99 and pile pods up).
+pub const MAX_SCORE: i64 = 100_000;
 
 /// Upstream's default plugin weights.
 const LEAST_ALLOCATED_WEIGHT: i64 = 1;
@@ -72,12 +74,12 @@ mod tests {
     fn normalising_scales_to_the_best_and_reversing_favours_the_least() {
         let mut raw = [0, 5, 10];
         normalize(&mut raw);
-        assert_eq!(raw, [0, 50, 100]);
+        assert_eq!(raw, [0, MAX_SCORE / 2, MAX_SCORE]);
         let mut raw = [0, 1, 2];
         normalize_reversed(&mut raw);
-        assert_eq!(raw, [100, 50, 0]);
+        assert_eq!(raw, [MAX_SCORE, MAX_SCORE / 2, 0]);
         let mut zeros = [0, 0];
         normalize_reversed(&mut zeros);
-        assert_eq!(zeros, [100, 100]);
+        assert_eq!(zeros, [MAX_SCORE, MAX_SCORE]);
     }
 }

@@ -33,6 +33,7 @@ pub fn scores(cycle: &Cycle, nodes: &[&NodeInfo]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::scores::MAX_SCORE;
     use crate::scheduler::testing::{node, node_info, pod};
     use k8s_openapi::api::core::v1::{Affinity, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm, PreferredSchedulingTerm};
 
@@ -58,6 +59,6 @@ mod tests {
         let mut both = node("n2", "1", "1Gi");
         both.metadata.labels.get_or_insert_default().extend([("ssd".to_string(), String::new()), ("gpu".to_string(), String::new())]);
         let (a, b, c) = (node_info(ssd, &[]), node_info(both, &[]), node_info(node("n3", "1", "1Gi"), &[]));
-        assert_eq!(scores(&Cycle::for_test(&p), &[&a, &b, &c]), [25, 100, 0]);
+        assert_eq!(scores(&Cycle::for_test(&p), &[&a, &b, &c]), [MAX_SCORE / 4, MAX_SCORE, 0]);
     }
 }

@@ -31,6 +31,6 @@ mod tests {
     fn nodes_with_fewer_siblings_score_higher() {
         let (a, b) = (node_info(node("n1", "1", "1Gi"), &[owned("w1"), owned("w2")]), node_info(node("n2", "1", "1Gi"), &[owned("w3")]));
         let c = node_info(node("n3", "1", "1Gi"), &[pod("other", "0", "0")]);
-        assert_eq!(scores(&Cycle::for_test(&owned("w4")), &[&a, &b, &c]), [0, 50, 100]);
+        assert_eq!(scores(&Cycle::for_test(&owned("w4")), &[&a, &b, &c]), [0, MAX_SCORE / 2, MAX_SCORE]);
     }
 }

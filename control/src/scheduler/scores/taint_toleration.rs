@@ -24,6 +24,7 @@ pub fn scores(cycle: &Cycle, nodes: &[&NodeInfo]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::scores::MAX_SCORE;
     use crate::scheduler::testing::{node, node_info, pod};
     use k8s_openapi::api::core::v1::Taint;
 
@@ -32,6 +33,6 @@ mod tests {
         let mut tainted = node("n1", "1", "1Gi");
         tainted.spec.get_or_insert_default().taints = Some(vec![Taint { key: "soft".into(), effect: "PreferNoSchedule".into(), ..Default::default() }]);
         let (a, b) = (node_info(tainted, &[]), node_info(node("n2", "1", "1Gi"), &[]));
-        assert_eq!(scores(&Cycle::for_test(&pod("p", "0", "0")), &[&a, &b]), [0, 100]);
+        assert_eq!(scores(&Cycle::for_test(&pod("p", "0", "0")), &[&a, &b]), [0, MAX_SCORE]);
     }
 }

@@ -28,6 +28,7 @@ pub fn scores(cycle: &Cycle, nodes: &[&NodeInfo]) -> Vec<i64> {
 mod tests {
     use super::*;
     use crate::scheduler::cache::Cache;
+    use crate::scheduler::scores::MAX_SCORE;
     use crate::scheduler::pod_info::PodInfo;
     use crate::scheduler::testing::{node, pod};
     use k8s_openapi::api::core::v1::{Pod, TopologySpreadConstraint};
@@ -61,6 +62,6 @@ mod tests {
         }]);
         let cycle = Cycle::new(Arc::new(PodInfo::new(Arc::new(incoming))), &cache).expect("cycle");
         let nodes = [cache.node("n1").expect("n1"), cache.node("n2").expect("n2")];
-        assert_eq!(scores(&cycle, &nodes), [0, 100]);
+        assert_eq!(scores(&cycle, &nodes), [0, MAX_SCORE]);
     }
 }

@@ -1,7 +1,8 @@
-//! LimitRange admission for pods (upstream's LimitRanger): containers get
-//! the default requests and limits they do not state, then every container
+//! LimitRange admission (upstream's LimitRanger): a pod's containers get the
+//! default requests and limits they do not state, then every container
 //! (type Container) and the pod as a whole (type Pod) must respect min, max
-//! and maxLimitRequestRatio. Pure functions over the pod's JSON.
+//! and maxLimitRequestRatio; a claim's storage request must respect its
+//! min and max (type PersistentVolumeClaim). Pure functions over JSON.
 
 use std::collections::BTreeMap;
 
@@ -130,7 +131,11 @@ fn apply_defaults(pod: &mut Value, items: &[Item]) -> Vec<String> {
     notes
 }
 
-fn check(kind: &str, item: &Item, observed: &dyn Fn(&str) -> (Option<String>, Option<String>), errors: &mut Vec<String>) {
+/// The request and the limit (as written) of a resource, by name.
+type Stated<'a> = &'a dyn Fn(&str) -> (Option<String>, Option<String>);
+
+/// Check one item's min, max and maxLimitRequestRatio; `kind` is `Container` or `Pod`.
+fn check(kind: &str, item: &Item, observed: Stated<'_>, errors: &mut Vec<String>) {
     let parse = |s: &Option<String>| s.as_deref().and_then(|w| Quantity::parse(w).ok().map(|q| (q, w.to_string())));
     let get = |r: &str| {
         let (req, lim) = observed(r);
@@ -251,6 +256,34 @@ pub fn admit_pod(pod: &mut Value, ranges: &[Value]) -> Result<(), String> {
     aggregate(errors).map_or(Ok(()), Err)
 }
 
+/// Apply every LimitRange of the namespace to a claim being created: its
+/// storage request must lie within the PersistentVolumeClaim items' min and max.
+pub fn admit_claim(pvc: &Value, ranges: &[Value]) -> Result<(), String> {
+    let requested = |r: &str| match pvc.pointer(&format!("/spec/resources/requests/{r}")) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut errors = Vec::new();
+    for item in ranges.iter().flat_map(items).filter(|i| i.kind == "PersistentVolumeClaim") {
+        // Upstream weighs a claim's max against what it requests (claims state no limits).
+        let bounds = Item { kind: item.kind.clone(), min: item.min.clone(), ..Item::default() };
+        check("PersistentVolumeClaim", &bounds, &|r| (requested(r), None), &mut errors);
+        for (r, enforced) in &item.max {
+            let Ok(e) = Quantity::parse(enforced) else { continue };
+            let shown = canonical_str(enforced);
+            match requested(r) {
+                None => errors.push(format!("maximum {r} usage per PersistentVolumeClaim is {shown}.  No request is specified")),
+                Some(w) if Quantity::parse(&w).is_ok_and(|q| q > e) => {
+                    errors.push(format!("maximum {r} usage per PersistentVolumeClaim is {shown}, but request is {}", canonical_str(&w)))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    aggregate(errors).map_or(Ok(()), Err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +326,18 @@ mod tests {
             err,
             "[minimum cpu usage per Container is 100m, but request is 50m, maximum memory usage per Container is 512Mi, but limit is 1Gi]"
         );
+    }
+
+    #[test]
+    fn claims_must_request_within_min_and_max() {
+        let lr = range(json!([{"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "10Gi"}}]));
+        let claim = |size: &str| json!({"spec": {"resources": {"requests": {"storage": size}}}});
+        assert!(admit_claim(&claim("5Gi"), std::slice::from_ref(&lr)).is_ok());
+        assert_eq!(
+            admit_claim(&claim("20Gi"), std::slice::from_ref(&lr)).unwrap_err(),
+            "maximum storage usage per PersistentVolumeClaim is 10Gi, but request is 20Gi"
+        );
+        assert_eq!(admit_claim(&claim("512Mi"), &[lr]).unwrap_err(), "minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 512Mi");
     }
 
     #[test]

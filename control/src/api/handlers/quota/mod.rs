@@ -57,11 +57,14 @@ pub async fn admit_create<'a>(state: &'a ApiState, rt: &ResourceType, obj: &mut 
         return Ok(None);
     }
     let ns = object::namespace(obj).unwrap_or_default().to_string();
-    if rt.group.is_empty() && rt.plural == "pods" {
+    if rt.group.is_empty() && matches!(rt.plural, "pods" | "persistentvolumeclaims") {
         let ranges = list_core(state, "limitranges", &ns).await?;
-        if !ranges.is_empty() {
-            limit_range::admit_pod(obj, &ranges).map_err(|m| forbidden(rt, obj, &m))?;
-        }
+        let admitted = match rt.plural {
+            _ if ranges.is_empty() => Ok(()),
+            "pods" => limit_range::admit_pod(obj, &ranges),
+            _ => limit_range::admit_claim(obj, &ranges),
+        };
+        admitted.map_err(|m| forbidden(rt, obj, &m))?;
     }
     if list_core(state, "resourcequotas", &ns).await?.is_empty() {
         return Ok(None);
