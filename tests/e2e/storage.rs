@@ -184,3 +184,40 @@ spec:
     // Linux containers would outlive the SIGKILLed server: remove the pods first.
     s.kubectl_ok(&["delete", "pods", "--all", "--wait=true"]);
 }
+
+/// A claim deleted while a running pod uses it stays (Terminating, its volume
+/// Bound) until the pod is gone; then the claim and its volume go.
+#[test]
+fn a_claim_in_use_outlives_its_deletion_until_the_pod_goes() {
+    let s = Server::start_with_agent();
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &claim("held", None, "10Mi"));
+    let pod = r#"
+apiVersion: v1
+kind: Pod
+metadata: { name: holder }
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{ name: data, persistentVolumeClaim: { claimName: held } }]
+  containers:
+  - name: c
+    image: local/logger:1.0
+    imagePullPolicy: Never
+    volumeMounts: [{ name: data, mountPath: /data }]
+"#;
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], pod);
+    s.wait_pod_field("holder", "{.status.phase}", "Running", Duration::from_secs(60));
+    assert_eq!(get(&s, "pvc", "held", "{.metadata.finalizers}"), r#"["kubernetes.io/pvc-protection"]"#);
+    let pv = get(&s, "pvc", "held", "{.spec.volumeName}");
+
+    s.kubectl_ok(&["delete", "pvc", "held", "--wait=false"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!get(&s, "pvc", "held", "{.metadata.deletionTimestamp}").is_empty(), "the claim is Terminating");
+    assert_eq!(get(&s, "pv", &pv, "{.status.phase}"), "Bound", "its volume is untouched while the pod runs");
+    assert_eq!(s.pod_field("holder", "{.status.phase}"), "Running");
+
+    s.kubectl_ok(&["delete", "pod", "holder"]);
+    wait_for("the claim and its volume to go", BIND_TIMEOUT, || {
+        let gone = |kind: &str, name: &str| !s.kubectl(&["get", kind, name]).status.success();
+        (gone("pvc", "held") && gone("pv", &pv)).then_some(())
+    });
+}

@@ -158,7 +158,8 @@ impl Cache {
             Some(p) if p.assumed => PodUpdate { queue: QueueAction::Keep, freed: false },
             _ => {
                 let freed = self.remove_placement(&info.key);
-                let queue = if info.is_ours() && !info.is_deleting() { QueueAction::Enqueue(info) } else { QueueAction::Remove };
+                let waiting = info.is_ours() && !info.is_deleting() && !info.is_gated();
+                let queue = if waiting { QueueAction::Enqueue(info) } else { QueueAction::Remove };
                 PodUpdate { queue, freed }
             }
         }
@@ -277,6 +278,21 @@ mod tests {
         bound.status = Some(k8s_openapi::api::core::v1::PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
         assert!(cache.apply_pod(bound).freed);
         assert_eq!(cache.node("n1").map(|n| n.requested.milli_cpu), Some(0));
+    }
+
+    #[test]
+    fn gated_deleting_and_foreign_pods_are_not_queued() {
+        let mut cache = Cache::default();
+        let mut gated = pod("gated", "0", "0");
+        gated.spec.get_or_insert_default().scheduling_gates = Some(vec![k8s_openapi::api::core::v1::PodSchedulingGate { name: "wait".into() }]);
+        let mut foreign = pod("foreign", "0", "0");
+        foreign.spec.get_or_insert_default().scheduler_name = Some("other-scheduler".into());
+        let mut deleting = pod("deleting", "0", "0");
+        deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
+        for p in [gated, foreign, deleting] {
+            assert!(matches!(cache.apply_pod(p).queue, QueueAction::Remove));
+        }
+        assert!(cache.apply_pod(pod("plain", "0", "0")).pending().is_some());
     }
 
     #[test]

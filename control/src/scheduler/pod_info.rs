@@ -127,6 +127,11 @@ impl PodInfo {
         matches!(self.pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
     }
 
+    /// Held back by `spec.schedulingGates` until they are all removed.
+    pub fn is_gated(&self) -> bool {
+        self.pod.spec.as_ref().and_then(|s| s.scheduling_gates.as_ref()).is_some_and(|g| !g.is_empty())
+    }
+
     pub fn is_deleting(&self) -> bool {
         self.pod.metadata.deletion_timestamp.is_some()
     }

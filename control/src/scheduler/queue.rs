@@ -1,4 +1,5 @@
-//! The pods waiting to be placed. Active pods are tried in arrival order;
+//! The pods waiting to be placed. Active pods are tried by priority
+//! (`spec.priority`, highest first), then in the order they became active;
 //! a pod that fits nowhere waits as *unschedulable* until the cluster changes
 //! (a node added or updated, a pod gone) or `UNSCHEDULABLE_RETRY` passes; a
 //! pod whose binding failed waits out a per-pod backoff (1 s doubling to
@@ -7,7 +8,8 @@
 //! busy the cluster. Each pod is in the queue once, however often it is
 //! updated.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,11 +43,22 @@ fn backoff_after(failures: u32) -> Duration {
     (INITIAL_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF)
 }
 
+/// A place in line: higher priority first, then earlier arrival.
+type Turn = (i32, Reverse<u64>);
+
 #[derive(Default)]
 pub struct Queue {
     entries: HashMap<PodKey, Entry>,
-    /// Keys in the order they became active; entries no longer active are skipped.
-    active: VecDeque<PodKey>,
+    /// Keys by turn; entries no longer active when their turn comes are skipped.
+    active: BinaryHeap<(Turn, PodKey)>,
+    arrivals: u64,
+}
+
+/// Makes `key` wait in line for its turn.
+fn line_up(active: &mut BinaryHeap<(Turn, PodKey)>, arrivals: &mut u64, key: PodKey, pod: &PodInfo) {
+    let priority = pod.pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
+    *arrivals += 1;
+    active.push(((priority, Reverse(*arrivals)), key));
 }
 
 impl Queue {
@@ -55,15 +68,15 @@ impl Queue {
         let key = pod.key.clone();
         match self.entries.get_mut(&key) {
             None => {
-                self.entries.insert(key.clone(), Entry { pod, waiting: Waiting::Active, failures: 0 });
-                self.active.push_back(key);
+                line_up(&mut self.active, &mut self.arrivals, key.clone(), &pod);
+                self.entries.insert(key, Entry { pod, waiting: Waiting::Active, failures: 0 });
             }
             Some(entry) => {
                 let changed = entry.pod.pod.spec != pod.pod.spec || entry.pod.pod.metadata.labels != pod.pod.metadata.labels;
                 entry.pod = pod;
                 if changed && matches!(entry.waiting, Waiting::Unschedulable { .. }) {
                     entry.waiting = Waiting::Active;
-                    self.active.push_back(key);
+                    line_up(&mut self.active, &mut self.arrivals, key, &entry.pod);
                 }
             }
         }
@@ -76,18 +89,13 @@ impl Queue {
 
     /// The next pod to schedule, now marked in flight.
     pub fn pop(&mut self) -> Option<Arc<PodInfo>> {
-        while let Some(key) = self.active.pop_front() {
+        while let Some((_, key)) = self.active.pop() {
             if let Some(entry) = self.entries.get_mut(&key).filter(|e| e.waiting == Waiting::Active) {
                 entry.waiting = Waiting::InFlight;
                 return Some(entry.pod.clone());
             }
         }
         None
-    }
-
-    /// The latest copy of a pod in the queue.
-    pub fn get(&self, key: &PodKey) -> Option<&Arc<PodInfo>> {
-        self.entries.get(key).map(|e| &e.pod)
     }
 
     /// The pod fits nowhere now.
@@ -114,7 +122,7 @@ impl Queue {
             let until = since + backoff_after(entry.failures);
             if until <= now {
                 entry.waiting = Waiting::Active;
-                self.active.push_back(key.clone());
+                line_up(&mut self.active, &mut self.arrivals, key.clone(), &entry.pod);
             } else {
                 entry.waiting = Waiting::Backoff { until };
             }
@@ -133,23 +141,11 @@ impl Queue {
             };
             if due {
                 entry.waiting = Waiting::Active;
-                self.active.push_back(key.clone());
+                line_up(&mut self.active, &mut self.arrivals, key.clone(), &entry.pod);
                 moved = true;
             }
         }
         moved
-    }
-
-    pub fn has_active(&self) -> bool {
-        self.entries.values().any(|e| e.waiting == Waiting::Active)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
     }
 }
 
@@ -171,6 +167,17 @@ mod tests {
         assert_eq!(q.pop().map(|p| p.name().to_string()).as_deref(), Some("a"));
         assert_eq!(q.pop().map(|p| p.name().to_string()).as_deref(), Some("b"));
         assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn higher_priority_goes_first() {
+        let mut q = Queue::default();
+        q.add_or_update(info("low"));
+        let mut urgent = pod("urgent", "1", "1Gi");
+        urgent.spec.get_or_insert_default().priority = Some(1000);
+        q.add_or_update(Arc::new(PodInfo::new(Arc::new(urgent))));
+        assert_eq!(q.pop().map(|p| p.name().to_string()).as_deref(), Some("urgent"));
+        assert_eq!(q.pop().map(|p| p.name().to_string()).as_deref(), Some("low"));
     }
 
     #[test]

@@ -124,29 +124,3 @@ mod tests {
         assert_eq!(err.node_reasons, vec![vec![Reason::resolvable("Insufficient cpu")]; 2]);
     }
 }
-
-#[cfg(test)]
-mod timing {
-    use super::*;
-    use crate::scheduler::pod_info::PodInfo;
-    use crate::scheduler::testing::{node, pod};
-    use std::sync::Arc;
-
-    #[test]
-    #[ignore = "timing probe"]
-    fn decisions_on_5000_nodes() {
-        let mut cache = Cache::default();
-        for i in 0..5000 {
-            cache.apply_node(node(&format!("n{i}"), "4", "16Gi"));
-        }
-        let mut picker = Picker::default();
-        let t = std::time::Instant::now();
-        for i in 0..1000 {
-            let p = Arc::new(PodInfo::new(Arc::new(pod(&format!("p{i}"), "10m", "16Mi"))));
-            let c = Cycle::new(p.clone(), &cache).expect("cycle");
-            let n = picker.pick(&c, &cache).expect("fits");
-            cache.assume(p, &n);
-        }
-        eprintln!("1000 decisions: {:?}", t.elapsed());
-    }
-}

@@ -44,8 +44,25 @@ pub async fn on_create(state: &ApiState, rt: &ResourceType, obj: &mut Value) -> 
     }
     if rt.group.is_empty() && rt.plural == "persistentvolumeclaims" {
         default_storage_class(state, obj).await?;
+        protect_claim(obj);
     }
     Ok(())
+}
+
+/// Every claim is protected from deletion while a pod uses it (upstream's
+/// StorageObjectInUseProtection); the storage controller lifts it.
+fn protect_claim(pvc: &mut Value) {
+    use crate::controllers::storage::protection::PVC_PROTECTION;
+    let Some(meta) = pvc.get_mut("metadata").and_then(Value::as_object_mut) else { return };
+    let finalizers = meta.entry("finalizers").or_insert_with(|| json!([]));
+    if !finalizers.is_array() {
+        *finalizers = json!([]);
+    }
+    if let Some(list) = finalizers.as_array_mut() {
+        if !list.iter().any(|f| f == PVC_PROTECTION) {
+            list.push(json!(PVC_PROTECTION));
+        }
+    }
 }
 
 /// A claim that names no class (no `storageClassName`, not even `""`) gets

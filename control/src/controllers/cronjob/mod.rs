@@ -19,13 +19,14 @@ use std::time::Duration;
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, PostParams, PropagationPolicy};
 use kube::runtime::controller::Action;
 use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, ResourceExt};
 
-use self::children::ChildJob;
+use self::children::{ChildJob, JobState};
 use self::plan::{Plan, Settings, Skip};
 use self::schedule::Schedule;
 use super::{Context, ControllerError};
@@ -73,7 +74,7 @@ async fn reconcile(cached: Arc<CronJob>, state: Arc<State>) -> Result<Action, Co
     let Some(cronjob) = cronjobs.get_opt(&cached.name_any()).await? else { return Ok(Action::await_change()) };
     let uid = cronjob.metadata.uid.clone().unwrap_or_default();
     let owned = |job: &Job| job.metadata.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid);
-    let children: Vec<(Job, ChildJob)> = jobs.list(&ListParams::default()).await?.items.into_iter().filter(owned).map(|job| (ChildJob::of(&job), job)).map(|(view, job)| (job, view)).collect();
+    let children: Vec<Job> = jobs.list(&ListParams::default()).await?.items.into_iter().filter(owned).collect();
     let reconciler = Reconciler { state: &state, cronjobs: &cronjobs, jobs: &jobs };
     reconciler.sync(cronjob, children).await
 }
@@ -85,59 +86,61 @@ struct Reconciler<'a> {
 }
 
 impl Reconciler<'_> {
-    async fn sync(&self, cronjob: CronJob, children: Vec<(Job, ChildJob)>) -> Result<Action, ControllerError> {
+    async fn sync(&self, cronjob: CronJob, mut jobs: Vec<Job>) -> Result<Action, ControllerError> {
         let spec = cronjob.spec.clone().ok_or_else(|| ControllerError::Invalid("the CronJob has no spec".into()))?;
-        let views: Vec<ChildJob> = children.iter().map(|(_, v)| v.clone()).collect();
+        let views: Vec<ChildJob> = jobs.iter().map(ChildJob::of).collect();
         let old_status = cronjob.status.clone().unwrap_or_default();
         let listed = old_status.active.clone().unwrap_or_default();
         let mut status = old_status.clone();
-        for done in children::newly_finished(&listed, &views) {
-            let outcome = if done.state == children::JobState::Succeeded { "Complete" } else { "Failed" };
-            let message = format!("Saw completed job: {}, condition: {outcome}", done.name);
-            self.state.recorder.publish(&cronjob, EventType::Normal, "SawCompletedJob", message).await;
-        }
-        if let Some(success) = children::last_success(&views) {
-            if status.last_successful_time.as_ref().is_none_or(|t| t.0 < success) {
-                status.last_successful_time = Some(Time(success));
-            }
-        }
-        let mut active: Vec<&ChildJob> = children::active(&listed, &views);
+        self.note_finished(&cronjob, &listed, &views, &mut status).await;
+        let mut active: Vec<String> = children::active(&listed, &views).iter().map(|c| c.uid.clone()).collect();
         if cronjob.metadata.deletion_timestamp.is_some() {
-            self.write_status(&cronjob, &old_status, status, &uids(&active), &jobs_of(&children)).await?;
+            self.write_status(&cronjob, &old_status, status, &active, &jobs).await?;
             return Ok(Action::await_change());
         }
         let schedule = match Schedule::parse(&spec.schedule, spec.time_zone.as_deref()) {
             Ok(schedule) => schedule,
             Err(err) => {
                 self.state.recorder.publish(&cronjob, EventType::Warning, err.reason(), err.to_string()).await;
-                self.write_status(&cronjob, &old_status, status, &uids(&active), &jobs_of(&children)).await?;
+                self.write_status(&cronjob, &old_status, status, &active, &jobs).await?;
                 return Ok(Action::await_change());
             }
         };
         let now = Timestamp::now();
         let created = cronjob.metadata.creation_timestamp.as_ref().map_or(now, |t| t.0);
         let last_schedule = status.last_schedule_time.as_ref().map(|t| t.0);
-        let plan = plan::plan(&Settings::of(&spec), &schedule, last_schedule, created, &active, &views, now);
+        let running: Vec<&ChildJob> = views.iter().filter(|v| active.contains(&v.uid)).collect();
+        let plan = plan::plan(&Settings::of(&spec), &schedule, last_schedule, created, &running, &views, now);
         self.report(&cronjob, &plan).await;
         for name in plan.replace.iter().chain(&plan.prune) {
             self.delete_job(&cronjob, name).await?;
         }
-        active.retain(|c| !plan.replace.contains(&c.name));
-        let mut started = None;
+        let replaced: Vec<&str> = views.iter().filter(|v| plan.replace.contains(&v.name)).map(|v| v.uid.as_str()).collect();
+        active.retain(|uid| !replaced.contains(&uid.as_str()));
         if let Some(scheduled) = plan.start {
-            started = Some(self.start(&cronjob, scheduled, &schedule).await?);
+            let job = self.start(&cronjob, scheduled, &schedule).await?;
+            active.extend(job.metadata.uid.clone());
+            jobs.push(job);
             status.last_schedule_time = Some(Time(scheduled));
         }
-        let mut active_uids: Vec<String> = active.iter().map(|c| c.uid.clone()).collect();
-        let mut jobs: Vec<Job> = children.into_iter().map(|(job, _)| job).collect();
-        if let Some(job) = started {
-            active_uids.extend(job.metadata.uid.clone());
-            jobs.push(job);
-        }
-        self.write_status(&cronjob, &old_status, status, &active_uids, &jobs).await?;
+        self.write_status(&cronjob, &old_status, status, &active, &jobs).await?;
         Ok(plan.next.map_or_else(Action::await_change, |next| {
             Action::requeue(Duration::try_from(next.duration_since(Timestamp::now())).unwrap_or_default() + AFTER_SCHEDULE)
         }))
+    }
+
+    /// Records the listed Jobs that finished (SawCompletedJob) and the latest success.
+    async fn note_finished(&self, cronjob: &CronJob, listed: &[ObjectReference], views: &[ChildJob], status: &mut CronJobStatus) {
+        for done in children::newly_finished(listed, views) {
+            let condition = if done.state == JobState::Succeeded { "Complete" } else { "Failed" };
+            let message = format!("Saw completed job: {}, condition: {condition}", done.name);
+            self.state.recorder.publish(cronjob, EventType::Normal, "SawCompletedJob", message).await;
+        }
+        if let Some(success) = children::last_success(views) {
+            if status.last_successful_time.as_ref().is_none_or(|t| t.0 < success) {
+                status.last_successful_time = Some(Time(success));
+            }
+        }
     }
 
     /// Events for the schedule times that passed without a Job.
@@ -204,14 +207,6 @@ impl Reconciler<'_> {
         self.cronjobs.replace_status(&cronjob.name_any(), &PostParams::default(), &updated).await?;
         Ok(())
     }
-}
-
-fn uids(children: &[&ChildJob]) -> Vec<String> {
-    children.iter().map(|c| c.uid.clone()).collect()
-}
-
-fn jobs_of(children: &[(Job, ChildJob)]) -> Vec<Job> {
-    children.iter().map(|(job, _)| job.clone()).collect()
 }
 
 fn active_uids(status: &CronJobStatus) -> Vec<Option<String>> {

@@ -79,8 +79,8 @@ fn error_policy(d: Arc<Deployment>, err: &ControllerError, _: Arc<State>) -> Act
     tracing::debug!(name = %d.name_any(), error = %err, "deployment sync failed; retrying");
     match err {
         _ if err.is_conflict() => Action::requeue(Duration::from_millis(50)),
-        // A taken ReplicaSet name or a bad selector: retried soon, in case it was a race.
-        ControllerError::Invalid(_) => Action::requeue(Duration::from_secs(1)),
+        // A bad selector or maxSurge: nothing changes until the Deployment does.
+        ControllerError::Invalid(_) => Action::requeue(Duration::from_secs(300)),
         ControllerError::Api(_) => Action::requeue(Duration::from_secs(2)),
     }
 }

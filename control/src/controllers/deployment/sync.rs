@@ -134,31 +134,33 @@ impl<'a> Sync<'a> {
                 self.remember(created.clone());
                 Ok(Some(created))
             }
-            Err(kube::Error::Api(e)) if e.code == 409 => Err(self.name_taken(&wanted).await),
-            Err(err) => Err(err.into()),
+            Err(err) => {
+                let err = ControllerError::from(err);
+                if err.is_conflict() {
+                    self.name_taken(&wanted).await?;
+                }
+                // A 409 is retried at once: by then the name is found or changed.
+                Err(err)
+            }
         }
     }
 
     /// The new ReplicaSet's name is taken. If by our own ReplicaSet for this
-    /// template (a list that raced its creation), the next sync finds it; if by
-    /// another, the hash collided: bump the collision count for a new name.
-    pub(super) async fn name_taken(&self, wanted: &ReplicaSet) -> ControllerError {
-        let existing = match self.replica_sets.get_opt(&wanted.name_any()).await {
-            Ok(existing) => existing,
-            Err(err) => return err.into(),
-        };
-        let ours = existing.as_ref().is_some_and(|rs| {
-            controller_ref(rs).is_some_and(|r| Some(&r.uid) == self.recorded.metadata.uid.as_ref())
-                && same_template(rs.spec.as_ref().and_then(|s| s.template.as_ref()), wanted.spec.as_ref().and_then(|s| s.template.as_ref()))
-        });
-        if !ours && existing.is_some() {
-            let count = self.recorded.status.as_ref().and_then(|s| s.collision_count).unwrap_or(0).saturating_add(1);
-            let patch = json!({"status": {"collisionCount": count}});
-            if let Err(err) = self.deployments.patch_status(&self.recorded.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-                return err.into();
-            }
+    /// template (a list that raced its creation, or an orphan to adopt), the
+    /// next sync finds it; if by another, the hash collided: bump the
+    /// collision count so the next sync picks another name.
+    pub(super) async fn name_taken(&self, wanted: &ReplicaSet) -> Result<(), ControllerError> {
+        let Some(existing) = self.replica_sets.get_opt(&wanted.name_any()).await? else { return Ok(()) };
+        let template = |rs: &ReplicaSet| rs.spec.as_ref().and_then(|s| s.template.as_ref()).cloned();
+        let owner_uid = controller_ref(&existing).map(|r| r.uid.clone());
+        let ours_or_orphan = owner_uid.is_none() || owner_uid == self.recorded.metadata.uid;
+        if ours_or_orphan && same_template(template(&existing).as_ref(), template(wanted).as_ref()) {
+            return Ok(());
         }
-        ControllerError::Invalid(format!("replica set {} already exists; retrying", wanted.name_any()))
+        let count = self.recorded.status.as_ref().and_then(|s| s.collision_count).unwrap_or(0).saturating_add(1);
+        let patch = json!({"status": {"collisionCount": count}});
+        self.deployments.patch_status(&self.recorded.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        Ok(())
     }
 
     /// Whether a pod of an old ReplicaSet still exists and has not finished.

@@ -101,26 +101,11 @@ struct Reconciler<'a> {
 }
 
 impl Reconciler<'_> {
-    async fn sync(&self, mut job: Job, pods: Vec<Pod>) -> Result<Action, ControllerError> {
+    async fn sync(&self, job: Job, pods: Vec<Pod>) -> Result<Action, ControllerError> {
         let spec = job.spec.clone().ok_or_else(|| ControllerError::Invalid("the Job has no spec".into()))?;
         let settings = Settings::of(&spec);
         let views: Vec<PodView> = pods.iter().map(PodView::of).collect();
-
-        // Count finished pods: note them (persisted), release them, then count them.
-        let mut ledger = Ledger::from_status(job.status.as_ref());
-        if ledger.record_finished(&views, settings.completions) {
-            let mut status = job.status.clone().unwrap_or_default();
-            ledger.write_into(&mut status, settings.indexed);
-            job = self.write_status(&job, status).await?;
-        }
-        let mut still_tracked: HashSet<String> = views.iter().filter(|v| v.tracked).map(|v| v.uid.clone()).collect();
-        for view in ledger.releasable(&views) {
-            if let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(view.uid.as_str())) {
-                finalizer::release(self.pods_api, pod).await?;
-                still_tracked.remove(&view.uid);
-            }
-        }
-        ledger.flush(&still_tracked);
+        let (mut job, ledger) = self.count_finished(job, &pods, &views, &settings).await?;
 
         let now = Timestamp::now();
         let mut status = job.status.clone().unwrap_or_default();
@@ -132,16 +117,16 @@ impl Reconciler<'_> {
             job = self.write_status(&job, status).await?;
             return self.expire(&job, now).await;
         }
-        let deleting = job.metadata.deletion_timestamp.is_some();
         self.record_suspension(&job, &mut status, settings.suspend, now).await;
         let verdict_so_far = conditions::interim_verdict(job.status.as_ref());
         let start = status.start_time.as_ref().map(|t| t.0);
         let mut plan = plan::plan(&settings, &ledger, &views, verdict_so_far, start, now);
-        if deleting {
+        if job.metadata.deletion_timestamp.is_some() {
             plan.create.clear();
         }
-        let created = self.act(&job, &plan).await;
-        summarize(&mut status, &views, &plan, created.as_ref().map_or(0, |c| *c));
+        self.delete_pods(&job, &plan.delete).await?;
+        let (created, create_failure) = self.create_pods(&job, &plan.create).await;
+        summarize(&mut status, &views, &plan, created);
         let newly_finished = match plan.verdict {
             Some(verdict) => conditions::record_verdict(&mut status, verdict, plan.finished, now) && plan.finished,
             None => false,
@@ -150,7 +135,9 @@ impl Reconciler<'_> {
             status.completion_time = Some(Time(now));
         }
         job = self.write_status(&job, status).await?;
-        created?;
+        if let Some(err) = create_failure {
+            return Err(err);
+        }
         if newly_finished {
             self.announce(&job, plan.verdict).await;
             return self.expire(&job, now).await;
@@ -158,13 +145,36 @@ impl Reconciler<'_> {
         Ok(plan.requeue_after.map_or_else(Action::await_change, Action::requeue))
     }
 
-    /// Deletes and creates the pods `plan` asks for; the number created, or
-    /// the first failure to create (after recording what was done).
-    async fn act(&self, job: &Job, plan: &Plan) -> Result<usize, ControllerError> {
-        self.delete_pods(job, &plan.delete).await?;
+    /// Counts the finished pods exactly once: notes them in the status
+    /// (persisted first), takes their finalizer off, then moves the released
+    /// ones into the counters. Returns the Job as stored and the counts.
+    async fn count_finished(&self, mut job: Job, pods: &[Pod], views: &[PodView], settings: &Settings) -> Result<(Job, Ledger), ControllerError> {
+        let mut ledger = Ledger::from_status(job.status.as_ref());
+        if ledger.record_finished(views, settings.completions) {
+            let mut status = job.status.clone().unwrap_or_default();
+            ledger.write_into(&mut status, settings.indexed);
+            job = self.write_status(&job, status).await?;
+        }
+        let mut still_tracked: HashSet<String> = views.iter().filter(|v| v.tracked).map(|v| v.uid.clone()).collect();
+        for view in ledger.releasable(views) {
+            if let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(view.uid.as_str())) {
+                finalizer::release(self.pods_api, pod).await?;
+                still_tracked.remove(&view.uid);
+            }
+        }
+        ledger.flush(&still_tracked);
+        Ok((job, ledger))
+    }
+
+    /// Creates one pod per entry of `indexes`; how many were created, and the
+    /// failure that stopped the rest (the status still records those made).
+    async fn create_pods(&self, job: &Job, indexes: &[Option<i32>]) -> (usize, Option<ControllerError>) {
         let mut created = 0;
-        for index in &plan.create {
-            let pod = template::pod_for(job, *index)?;
+        for index in indexes {
+            let pod = match template::pod_for(job, *index) {
+                Ok(pod) => pod,
+                Err(err) => return (created, Some(err)),
+            };
             match self.pods_api.create(&PostParams::default(), &pod).await {
                 Ok(pod) => {
                     created += 1;
@@ -174,11 +184,11 @@ impl Reconciler<'_> {
                 Err(err) => {
                     let message = format!("Error creating: {err}");
                     self.state.recorder.publish(job, EventType::Warning, "FailedCreate", message).await;
-                    return Err(err.into());
+                    return (created, Some(err.into()));
                 }
             }
         }
-        Ok(created)
+        (created, None)
     }
 
     async fn delete_pods(&self, job: &Job, names: &[String]) -> Result<(), ControllerError> {

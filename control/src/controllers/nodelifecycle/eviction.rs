@@ -4,9 +4,9 @@
 //! tolerates it for `tolerationSeconds` goes that long after the taint was
 //! added; one that tolerates it without a limit stays. Pods that say nothing
 //! about the not-ready and unreachable taints tolerate them for the default
-//! eviction toleration, which Kubernetes' DefaultTolerationSeconds admission
-//! writes into every pod; here the controller applies it, so the server's
-//! `--default-eviction-toleration` setting lives in one place.
+//! eviction toleration: the API server writes it into every pod it admits
+//! (see [`super::default_toleration`]), and the same rule applies here to
+//! pods that reached the store without it (stored by an older server).
 
 use std::time::Duration;
 

@@ -74,7 +74,15 @@ pub async fn reconcile<K: ReplicaOwner>(object: Arc<K>, state: Arc<State>) -> Re
 async fn manage<K: ReplicaOwner>(state: &State, owner: &K, reference: OwnerReference, pods: &Api<Pod>, active: &[&Pod]) -> Result<(), ControllerError> {
     match plan(owner.desired_replicas(), active) {
         Plan::Nothing => Ok(()),
-        Plan::Create(count) => create_pods(state, owner, reference, pods, count).await,
+        Plan::Create(count) => {
+            // Pods the selector does not match would never count: creating
+            // them would never end. (API validation refuses such owners too.)
+            let template_labels = owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
+            if !owner.pod_selector()?.matches(template_labels) {
+                return Err(ControllerError::Invalid(format!("{}: the selector does not match the template's labels", owner.name_any())));
+            }
+            create_pods(state, owner, reference, pods, count).await
+        }
         Plan::Delete(doomed) => delete_pods(state, owner, pods, &doomed).await,
     }
 }

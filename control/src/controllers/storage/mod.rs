@@ -10,18 +10,19 @@
 //! volume, as rancher's local-path-provisioner does) is left for later.
 //!
 //! The default StorageClass `local-path` is created at server start
-//! (`server::bootstrap`), and claims that name no class get the default one
-//! on admission.
+//! (`server::bootstrap`); on admission, claims that name no class get the
+//! default one, and every claim gets the [`protection`] finalizer.
 
 pub mod binder;
 pub mod class;
 pub mod matching;
+pub mod protection;
 pub mod provision;
 pub mod reclaim;
 
 use super::Context;
 
-/// Runs the claim binder and the volume reclaimer until dropped.
+/// Runs the claim binder, the volume reclaimer and claim protection until dropped.
 pub async fn run(ctx: Context) {
-    tokio::join!(binder::run(ctx.clone()), reclaim::run(ctx));
+    tokio::join!(binder::run(ctx.clone()), reclaim::run(ctx.clone()), protection::run(ctx));
 }
