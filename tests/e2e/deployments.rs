@@ -220,6 +220,7 @@ fn a_rolling_update_stays_within_surge_and_unavailability_and_can_be_undone() {
     wait_running(&s, "app=web", 4);
     std::thread::sleep(Duration::from_millis(500));
     let observed = watch.stop();
+    eprintln!("rolling update: {} watch events, at most {} pods live, at least {:?} ready", observed.events, observed.max_live, observed.min_ready_after_start);
     assert!(observed.max_live <= 5, "at most replicas + maxSurge = 5 pods at once, saw {}", observed.max_live);
     assert!(observed.min_ready_after_start.is_some_and(|m| m >= 3), "at least replicas - maxUnavailable = 3 ready, saw {:?}", observed.min_ready_after_start);
     assert!(observed.overlaps > 0, "a rolling update runs old and new pods side by side");
@@ -304,6 +305,7 @@ kind: ReplicationController
 metadata: { name: legacy }
 spec:
   replicas: 2
+  minReadySeconds: 2
   selector: { app: legacy }
   template:
     metadata: { labels: { app: legacy } }
@@ -321,5 +323,7 @@ spec:
     assert!(replaced.iter().all(|p| name(p) != victim));
     s.kubectl_ok(&["scale", "rc", "legacy", "--replicas=3"]);
     wait_running(&s, "app=legacy", 3);
-    wait_for("the rc status", ROLLOUT, || (s.kubectl_ok(&["get", "rc", "legacy", "-o", "jsonpath={.status.readyReplicas}"]) == "3").then_some(()));
+    // Available only minReadySeconds after Ready: nothing but the controller's own timer says when.
+    let status = || s.kubectl_ok(&["get", "rc", "legacy", "-o", "jsonpath={.status.readyReplicas}/{.status.availableReplicas}"]);
+    wait_for("the rc status to count 3 available", Duration::from_secs(30), || (status() == "3/3").then_some(()));
 }

@@ -215,6 +215,17 @@ fn a_template_change_rolls_out_from_the_highest_ordinal_and_is_recorded() {
     assert_eq!(jsonpath(&s, &["get", "controllerrevision", &first_revision], "{.revision}"), "3");
     assert_eq!(s.pod_field("web-0", "{.metadata.labels.controller-revision-hash}"), first_revision);
     assert_eq!(s.pod_field("web-0", "{.spec.containers[0].env}"), "", "the env var is gone again");
+
+    // The retention policy changed after the claims exist: the set takes them along when deleted.
+    assert_eq!(jsonpath(&s, &["get", "pvc", "data-web-0"], "{.metadata.ownerReferences}"), "");
+    let policy = r#"{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenDeleted":"Delete"}}}"#;
+    s.kubectl_ok(&["patch", "statefulset", "web", "--type=merge", "-p", policy]);
+    wait_for("the set to own its claims", ROLLOUT, || {
+        let owners = jsonpath(&s, &["get", "pvc"], "{.items[*].metadata.ownerReferences[0].kind}");
+        (owners.split_whitespace().filter(|k| *k == "StatefulSet").count() == 3).then_some(())
+    });
+    s.kubectl_ok(&["delete", "statefulset", "web"]);
+    wait_for("the claims to go with the set", ROLLOUT, || jsonpath(&s, &["get", "pvc"], "{.items[*].metadata.name}").trim().is_empty().then_some(()));
 }
 
 /// `Parallel` starts every replica at once; `whenScaled: Delete` removes the

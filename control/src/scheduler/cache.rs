@@ -271,7 +271,7 @@ mod tests {
         let mut cache = Cache::default();
         cache.apply_node(node("n1", "4", "8Gi"));
         let mut bound = pod("p", "1", "1Gi");
-        bound.spec.as_mut().map(|s| s.node_name = Some("n1".into()));
+        bound.spec.get_or_insert_default().node_name = Some("n1".into());
         cache.apply_pod(bound.clone());
         cache.forget(&PodKey::new("default", "p"));
         assert_eq!(cache.node("n1").map(|n| n.requested.milli_cpu), Some(1000), "a confirmed pod is not forgotten");

@@ -20,8 +20,10 @@ use crate::events::{EventType, Recorder};
 
 /// Bindings and failure reports in flight at once.
 pub const MAX_IN_FLIGHT: usize = 64;
-/// `Scheduled` Events in flight at once; they wait rather than hold up bindings.
-const MAX_EVENTS_IN_FLIGHT: usize = 16;
+/// `Scheduled` Events in flight at once. Few, so that they trail the
+/// bindings (as client-go's event broadcaster, sending one at a time, does)
+/// instead of taking half the API server's writes from them.
+const MAX_EVENTS_IN_FLIGHT: usize = 4;
 /// How often waiting pods are checked for the end of their backoff.
 const TICK: Duration = Duration::from_millis(500);
 

@@ -255,3 +255,51 @@ fn status_of(ds: &DaemonSet, counts: Counts) -> DaemonSetStatus {
         conditions: old.conditions,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+
+    fn ready_pod(since: Timestamp) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("p".into()),
+                labels: Some([(REVISION_HASH_LABEL.to_string(), "h1".to_string())].into()),
+                ..Default::default()
+            },
+            spec: None,
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition { type_: "Ready".into(), status: "True".into(), last_transition_time: Some(Time(since)), ..Default::default() }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_pod_is_available_once_ready_for_min_ready_seconds() {
+        let since = Timestamp::UNIX_EPOCH;
+        let min_ready = SignedDuration::from_secs(10);
+        let early = since + SignedDuration::from_secs(4);
+        let pod = daemon_pod(&ready_pod(since), min_ready, early);
+        assert!(pod.ready && !pod.available);
+        assert_eq!(pod.hash.as_deref(), Some("h1"));
+        assert_eq!(becoming_available(&[ready_pod(since)], min_ready, early), Some(Duration::from_secs(6)));
+        let late = since + SignedDuration::from_secs(10);
+        assert!(daemon_pod(&ready_pod(since), min_ready, late).available);
+        assert_eq!(becoming_available(&[ready_pod(since)], min_ready, late), None);
+    }
+
+    #[test]
+    fn status_reports_counts_and_the_observed_generation() {
+        let ds = DaemonSet { metadata: ObjectMeta { generation: Some(4), ..Default::default() }, ..Default::default() };
+        let counts = Counts { desired: 3, current: 3, misscheduled: 0, ready: 2, available: 2, updated: 1 };
+        let status = status_of(&ds, counts);
+        assert_eq!(status.observed_generation, Some(4));
+        assert_eq!((status.desired_number_scheduled, status.number_unavailable, status.updated_number_scheduled), (3, Some(1), Some(1)));
+        let all = status_of(&ds, Counts { available: 3, ..counts });
+        assert_eq!(all.number_unavailable, None, "left out when zero, as upstream");
+    }
+}

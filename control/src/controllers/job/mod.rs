@@ -282,3 +282,39 @@ fn summarize(status: &mut JobStatus, views: &[PodView], plan: &Plan, created: us
     status.ready = Some(ready);
     status.terminating = Some(views.iter().filter(|v| v.terminating).count() as i32 + deleted.len() as i32);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::pods::Outcome;
+    use super::*;
+
+    fn view(name: &str, outcome: Outcome, ready: bool, terminating: bool) -> PodView {
+        PodView {
+            name: name.into(),
+            uid: name.into(),
+            outcome,
+            terminating,
+            ready,
+            tracked: true,
+            index: None,
+            restarts: 0,
+            created: None,
+            failed_at: None,
+        }
+    }
+
+    #[test]
+    fn summary_counts_what_runs_after_the_plan_is_carried_out() {
+        let views = [
+            view("ready", Outcome::Active, true, false),
+            view("starting", Outcome::Active, false, false),
+            view("doomed", Outcome::Active, true, false),
+            view("leaving", Outcome::Failed, false, true),
+            view("done", Outcome::Succeeded, false, false),
+        ];
+        let plan = Plan { delete: vec!["doomed".into()], create: vec![None; 2], ..Default::default() };
+        let mut status = JobStatus::default();
+        summarize(&mut status, &views, &plan, 2);
+        assert_eq!((status.active, status.ready, status.terminating), (Some(4), Some(1), Some(2)));
+    }
+}

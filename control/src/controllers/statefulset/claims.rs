@@ -69,25 +69,43 @@ pub fn set_owner(set: &StatefulSet) -> OwnerReference {
     }
 }
 
+/// The ordinal of the replica whose claim is named `claim`, if it is one of `set`'s.
+pub fn ordinal_of_claim(set: &StatefulSet, claim: &str) -> Option<i32> {
+    let set_name = set.name_any();
+    let mut templates = set.spec.iter().flat_map(|s| s.volume_claim_templates.iter().flatten());
+    templates.find_map(|t| super::identity::claim_ordinal(&t.name_any(), &set_name, claim))
+}
+
 /// The claims (by name) to delete because their replica was scaled away and
 /// `whenScaled` says Delete: ordinals outside the replicas whose pod is gone.
 pub fn scaled_away(set: &StatefulSet, existing: &[String], live_ordinals: &HashSet<i32>) -> Vec<String> {
     if !deleted_on_scale_down(set) {
         return Vec::new();
     }
-    let set_name = set.name_any();
     let start = super::identity::start_ordinal(set);
     let replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let templates: Vec<String> =
-        set.spec.iter().flat_map(|s| s.volume_claim_templates.iter().flatten()).map(|t| t.name_any()).collect();
     existing
         .iter()
         .filter(|claim| {
-            let ordinal = templates.iter().find_map(|t| super::identity::claim_ordinal(t, &set_name, claim));
+            let ordinal = ordinal_of_claim(set, claim);
             ordinal.is_some_and(|o| (o < start || o - start >= replicas) && !live_ordinals.contains(&o))
         })
         .cloned()
         .collect()
+}
+
+/// The ownerReferences one of `set`'s claims should carry under the current
+/// `whenDeleted` policy, or `None` when it already does: the set is added for
+/// Delete and removed for Retain (the policy may change after the claims exist).
+pub fn owners_to_write(set: &StatefulSet, claim: &PersistentVolumeClaim) -> Option<Vec<OwnerReference>> {
+    let uid = set.uid()?;
+    let current = claim.owner_references().to_vec();
+    let has_set = current.iter().any(|o| o.uid == uid);
+    match (deleted_with_set(set), has_set) {
+        (true, false) => Some(current.into_iter().chain([set_owner(set)]).collect()),
+        (false, true) => Some(current.into_iter().filter(|o| o.uid != uid).collect()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -119,6 +137,22 @@ mod tests {
         let existing: Vec<String> = ["data-web-0", "data-web-1", "data-web-2", "other-web-3", "data-webx-4"].map(String::from).to_vec();
         let live: HashSet<i32> = [2].into();
         assert_eq!(scaled_away(&s, &existing, &live), vec!["data-web-1".to_string()], "web-2 still runs: its claim waits");
+    }
+
+    #[test]
+    fn a_changed_when_deleted_policy_rewrites_the_owner_of_existing_claims() {
+        let mut s = set(1);
+        let claim = claims_for(&s, 0).remove(0);
+        assert_eq!(owners_to_write(&s, &claim), None, "Retain and no owner: nothing to do");
+        s.spec.as_mut().expect("spec").persistent_volume_claim_retention_policy =
+            Some(StatefulSetPersistentVolumeClaimRetentionPolicy { when_deleted: Some("Delete".into()), when_scaled: None });
+        let owners = owners_to_write(&s, &claim).expect("the set becomes the owner");
+        assert_eq!(owners.iter().map(|o| o.uid.as_str()).collect::<Vec<_>>(), ["set-uid"]);
+        let owned = claims_for(&s, 0).remove(0);
+        assert_eq!(owners_to_write(&s, &owned), None, "already owned");
+        assert_eq!(owners_to_write(&set(1), &owned), Some(vec![]), "back to Retain: the set lets go");
+        assert_eq!(ordinal_of_claim(&s, "data-web-7"), Some(7));
+        assert_eq!(ordinal_of_claim(&s, "logs-web-7"), None);
     }
 
     #[test]

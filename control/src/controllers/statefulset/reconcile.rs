@@ -1,7 +1,7 @@
 //! One reconcile of a StatefulSet: observe its pods and revisions through
 //! the API, make sure a revision of the current template exists, take the
-//! steps [`plan`](super::plan) decides (claims first, then the pod), drop
-//! claims the retention policy lets go, record status and prune history.
+//! steps [`plan`](super::plan) decides (claims first, then the pod), apply
+//! the claims' retention policy, record status and prune history.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::claims::{claims_for, scaled_away};
+use super::claims::{claims_for, ordinal_of_claim, owners_to_write, scaled_away};
 use super::identity::{controlled_by, new_pod, pod_name, start_ordinal};
 use super::plan::{plan, DeleteReason, Desired, Step, Strategy};
 use super::revision::{template_of, to_prune, update_revision, UpdateRevision};
@@ -90,7 +90,7 @@ pub async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<SetContext>) -> Result<Ac
     }
 
     let live_ordinals: HashSet<i32> = replicas.iter().map(|r| r.ordinal).collect();
-    release_scaled_away_claims(&set, &ctx, &claims_api, &by_selector, &live_ordinals).await?;
+    sync_claims(&set, &ctx, &claims_api, &by_selector, &live_ordinals).await?;
 
     let min_ready = Duration::from_secs(u64::try_from(spec.min_ready_seconds.unwrap_or(0)).unwrap_or(0));
     let owned: Vec<Pod> = pods.into_iter().filter(|p| controlled_by(p.owner_references(), &set)).collect();
@@ -234,26 +234,34 @@ async fn delete_replica(set: &StatefulSet, ctx: &SetContext, pods_api: &Api<Pod>
     }
 }
 
-/// Deletes the claims of scaled-away replicas when `whenScaled: Delete`.
-async fn release_scaled_away_claims(
+/// Applies the retention policy to the claims that exist: the set owns them
+/// for `whenDeleted: Delete` (and lets go otherwise), and the claims of
+/// scaled-away replicas are deleted for `whenScaled: Delete`.
+async fn sync_claims(
     set: &StatefulSet,
     ctx: &SetContext,
     claims_api: &Api<PersistentVolumeClaim>,
     by_selector: &ListParams,
     live_ordinals: &HashSet<i32>,
 ) -> Result<(), ControllerError> {
-    if !super::claims::deleted_on_scale_down(set) {
+    if set.spec.as_ref().and_then(|s| s.volume_claim_templates.as_ref()).is_none_or(Vec::is_empty) {
         return Ok(());
     }
-    let existing: Vec<String> = claims_api
+    let claims: Vec<PersistentVolumeClaim> = claims_api
         .list(by_selector)
         .await?
         .items
-        .iter()
-        .filter(|c| c.metadata.deletion_timestamp.is_none())
-        .map(|c| c.name_any())
+        .into_iter()
+        .filter(|c| c.metadata.deletion_timestamp.is_none() && ordinal_of_claim(set, &c.name_any()).is_some())
         .collect();
-    for claim in scaled_away(set, &existing, live_ordinals) {
+    for claim in &claims {
+        if let Some(owners) = owners_to_write(set, claim) {
+            let patch = json!({"metadata": {"ownerReferences": owners}});
+            claims_api.patch(&claim.name_any(), &PatchParams::default(), &Patch::Merge(patch)).await?;
+        }
+    }
+    let names: Vec<String> = claims.iter().map(|c| c.name_any()).collect();
+    for claim in scaled_away(set, &names, live_ordinals) {
         match claims_api.delete(&claim, &DeleteParams::default()).await {
             Ok(_) => {
                 let message = format!("delete Claim {claim} in StatefulSet {} success", set.name_any());
