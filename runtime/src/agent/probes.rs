@@ -175,6 +175,7 @@ impl Prober {
             stdout: Some(Box::new(tokio::io::sink())),
             stderr: Some(Box::new(tokio::io::sink())),
             tty: false,
+            resize: None,
         };
         let timeout = seconds(probe.timeout_seconds, 1);
         match tokio::time::timeout(timeout, self.runtime.exec(&self.id, command.clone(), io)).await {

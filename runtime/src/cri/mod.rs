@@ -156,12 +156,23 @@ pub struct ContainerStats {
     pub fuel_consumed: Option<u64>,
 }
 
+/// The size of a terminal, in character cells (kubectl's resize message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TerminalSize {
+    pub width: u16,
+    pub height: u16,
+}
+
 /// The streams of an `exec` or `attach`.
 pub struct ExecIo {
     pub stdin: Option<Box<dyn AsyncRead + Send + Unpin>>,
     pub stdout: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    /// Ignored with `tty`: a terminal has one output, which goes to `stdout`.
     pub stderr: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    /// Run the exec'd process on a terminal (attach: the container's own terminal, if it has one).
     pub tty: bool,
+    /// The client's terminal size changes, applied to the terminal when there is one.
+    pub resize: Option<tokio::sync::mpsc::Receiver<TerminalSize>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -216,5 +227,16 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn wait_container(&self, id: &ContainerId) -> Result<ContainerState, CriError>;
     /// Run `argv` inside the container's environment; returns the exit code.
     async fn exec(&self, id: &ContainerId, argv: Vec<String>, io: ExecIo) -> Result<i32, CriError>;
+    /// Connect to the running container's own streams (CRI `Attach`): its output from now
+    /// on, and its stdin when the container was created with `stdin`. Returns when the
+    /// container exits or the caller's stdout goes away.
+    async fn attach(&self, id: &ContainerId, io: ExecIo) -> Result<(), CriError> {
+        let _ = io;
+        Err(CriError::FailedPrecondition(format!(
+            "attach to container {} is not supported for {} containers yet",
+            id.0,
+            self.handler()
+        )))
+    }
     async fn stats(&self, id: &ContainerId) -> Result<ContainerStats, CriError>;
 }

@@ -34,6 +34,8 @@ pub trait NsOps {
     fn set_capabilities(&mut self, set: CapSet) -> nix::Result<()>;
     fn set_no_new_privs(&mut self) -> nix::Result<()>;
     fn chdir(&mut self, path: &CStr) -> nix::Result<()>;
+    /// `setsid`, then `TIOCSCTTY` on fd 0.
+    fn take_terminal(&mut self) -> nix::Result<()>;
 }
 
 /// A failed step: its index in the plan and the error.
@@ -82,6 +84,7 @@ fn run_step(ops: &mut impl NsOps, step: &Step) -> nix::Result<()> {
         Step::SetCapabilities(set) => ops.set_capabilities(*set),
         Step::NoNewPrivs => ops.set_no_new_privs(),
         Step::Chdir(dir) => ops.chdir(dir),
+        Step::ControllingTerminal => ops.take_terminal(),
     }
 }
 
@@ -182,6 +185,12 @@ impl NsOps for HostNs {
     fn chdir(&mut self, path: &CStr) -> nix::Result<()> {
         chdir(path)
     }
+
+    fn take_terminal(&mut self) -> nix::Result<()> {
+        nix::unistd::setsid()?;
+        // SAFETY: TIOCSCTTY takes an int by value (0: do not steal it from another session).
+        Errno::result(unsafe { nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) }).map(drop)
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +264,9 @@ mod tests {
         }
         fn chdir(&mut self, path: &CStr) -> nix::Result<()> {
             self.call("chdir", path)
+        }
+        fn take_terminal(&mut self) -> nix::Result<()> {
+            self.call("tty", c"")
         }
     }
 

@@ -42,6 +42,8 @@ pub enum Step {
     SetCapabilities(CapSet),
     NoNewPrivs,
     Chdir(CString),
+    /// Start a new session and make stdin (a terminal) its controlling terminal.
+    ControllingTerminal,
 }
 
 impl Step {
@@ -68,6 +70,7 @@ impl Step {
             Step::SetCapabilities(set) => format!("setting capabilities {set}"),
             Step::NoNewPrivs => "setting no_new_privs".into(),
             Step::Chdir(dir) => format!("chdir to working directory {}", text(dir)),
+            Step::ControllingTerminal => "taking the terminal as controlling terminal".into(),
         }
     }
 }

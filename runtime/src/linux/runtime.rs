@@ -185,6 +185,7 @@ fn start_process(sandbox: &Sandbox, container: &Container, cgroups: &dyn Cgroups
         stdin: Stdio::null(),
         stdout: Stdio::piped(),
         stderr: Stdio::piped(),
+        controlling_terminal: false,
     });
     // The fds the steps name stay open until the child has exec'd or failed.
     drop((cgroup_files, ns_files));

@@ -36,12 +36,18 @@ pub struct Launch {
     pub stdin: Stdio,
     pub stdout: Stdio,
     pub stderr: Stdio,
+    /// stdin is a terminal the process should take as its controlling terminal.
+    pub controlling_terminal: bool,
 }
 
 /// Forks and execs `launch`. Blocking: call it off the async threads. The fds the steps
 /// refer to must stay open until this returns.
 pub fn launch(launch: Launch) -> Result<Child, LinuxError> {
-    let Launch { argv, env, steps, pid_namespace, stdin, stdout, stderr } = launch;
+    let Launch { argv, env, mut steps, pid_namespace, stdin, stdout, stderr, controlling_terminal } = launch;
+    if controlling_terminal {
+        // First, while the process is still root in every sense: nothing later depends on it.
+        steps.insert(0, Step::ControllingTerminal);
+    }
     let Some(program) = argv.first().cloned() else {
         return Err(LinuxError::InvalidConfig("the container has no command to run".into()));
     };

@@ -1,24 +1,23 @@
-//! Compiled modules, at two levels: `InstancePre`s in memory (imports
-//! resolved and type-checked once per image and Engine; instantiating one
-//! costs microseconds) and compiled artifacts on disk, so that a restarted
-//! node loads a module in tens of microseconds instead of compiling it again.
+//! Compiled programs (core modules and components), at two levels: linked
+//! [`Program`]s in memory (imports resolved and type-checked once per image
+//! and Engine; instantiating one costs microseconds) and compiled artifacts
+//! on disk, so that a restarted node loads a program in tens of microseconds
+//! instead of compiling it again.
 //! Disk entries are keyed by the image digest and the Engine's fingerprint
 //! (codegen settings and wasmtime version): an artifact from another Engine
 //! configuration would fail to load, so it is never looked up.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sha2::{Digest, Sha256};
-use wasmtime::{Engine, InstancePre, Module};
-
-use super::engine::{hex, EngineKit, Metering};
-use super::guest::Guest;
+use super::artifact::{artifact_path, Compiled};
+use super::engine::{EngineKit, Metering};
+use super::program::{Program, ProgramKind};
 use super::WasmError;
 
-/// Where a module came from this time, for tests and benchmarks.
+/// Where a program came from this time, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheCounters {
     pub memory_hits: u64,
@@ -29,8 +28,8 @@ pub struct CacheCounters {
 pub struct ModuleCache {
     /// `None`: no disk cache (benchmarks of compilation).
     dir: Option<PathBuf>,
-    ready: Mutex<HashMap<(Metering, String), InstancePre<Guest>>>,
-    /// One lock per module being prepared: a burst of pods of a new image
+    ready: Mutex<HashMap<(Metering, String), Program>>,
+    /// One lock per program being prepared: a burst of pods of a new image
     /// compiles it once, the others wait for that compile instead of repeating it.
     inflight: Mutex<HashMap<(Metering, String), Arc<tokio::sync::Mutex<()>>>>,
     memory_hits: AtomicU64,
@@ -61,15 +60,15 @@ impl ModuleCache {
         }
     }
 
-    /// The `InstancePre` of the module with `digest` (the image's content digest, trusted to
-    /// name `bytes`) on the Engine of `kit`.
+    /// The linked program with `digest` (the image's content digest, trusted to name `bytes`)
+    /// on the Engine of `kit`.
     pub async fn prepare(
         self: &Arc<Self>,
         kit: &EngineKit,
         metering: Metering,
         digest: &str,
         bytes: Arc<[u8]>,
-    ) -> Result<InstancePre<Guest>, WasmError> {
+    ) -> Result<Program, WasmError> {
         let key = (metering, digest.to_owned());
         if let Some(pre) = self.ready().get(&key) {
             self.memory_hits.fetch_add(1, Ordering::Relaxed);
@@ -88,9 +87,9 @@ impl ModuleCache {
         let cache = Arc::clone(self);
         let kit = kit.clone();
         let digest = digest.to_owned();
-        let pre = tokio::task::spawn_blocking(move || -> Result<InstancePre<Guest>, WasmError> {
-            let module = cache.load_or_compile(&kit, &digest, &bytes)?;
-            kit.linker.instantiate_pre(&module).map_err(|e| WasmError::Link(super::exit::describe(&e)))
+        let pre = tokio::task::spawn_blocking(move || -> Result<Program, WasmError> {
+            let compiled = cache.load_or_compile(&kit, &digest, &bytes)?;
+            Program::link(&kit, &compiled)
         })
         .await
         .map_err(|e| WasmError::Engine(format!("compile task: {e}")))??;
@@ -99,60 +98,33 @@ impl ModuleCache {
         Ok(pre)
     }
 
-    fn load_or_compile(&self, kit: &EngineKit, digest: &str, bytes: &[u8]) -> Result<Module, WasmError> {
+    fn load_or_compile(&self, kit: &EngineKit, digest: &str, bytes: &[u8]) -> Result<Compiled, WasmError> {
+        let kind = ProgramKind::detect(bytes)?;
         let path = self.dir.as_ref().map(|dir| artifact_path(dir, &kit.fingerprint, digest));
         if let Some(path) = path.as_deref().filter(|p| p.exists()) {
-            match load_artifact(&kit.engine, path) {
-                Ok(module) => {
+            match Compiled::load(&kit.engine, kind, path) {
+                Ok(compiled) => {
                     self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                    return Ok(module);
+                    return Ok(compiled);
                 }
                 // A truncated or foreign file: compile again and replace it.
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unusable compiled module; recompiling"),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unusable compiled program; recompiling"),
             }
         }
-        let module = Module::new(&kit.engine, bytes).map_err(|e| WasmError::Compile(super::exit::describe(&e)))?;
+        let compiled = Compiled::compile(&kit.engine, bytes)?;
         self.compiles.fetch_add(1, Ordering::Relaxed);
         if let Some(path) = path {
             // The cache is an optimisation: failing to fill it must not fail the container.
-            if let Err(e) = store_artifact(&module, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled module");
+            if let Err(e) = compiled.store(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot cache compiled program");
             }
         }
-        Ok(module)
+        Ok(compiled)
     }
 
-    fn ready(&self) -> MutexGuard<'_, HashMap<(Metering, String), InstancePre<Guest>>> {
+    fn ready(&self) -> MutexGuard<'_, HashMap<(Metering, String), Program>> {
         self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// `<dir>/<sha256(fingerprint, digest)>.cwasm`: a fixed-length name whatever the digest holds.
-fn artifact_path(dir: &Path, fingerprint: &str, digest: &str) -> PathBuf {
-    let mut hash = Sha256::new();
-    hash.update(fingerprint.as_bytes());
-    hash.update([0]);
-    hash.update(digest.as_bytes());
-    dir.join(format!("{}.cwasm", hex(&hash.finalize())))
-}
-
-#[allow(unsafe_code)]
-fn load_artifact(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
-    // SAFETY: `deserialize_file` trusts the file to be an artifact that wasmtime produced, since
-    // it maps it as executable code. Files in the cache directory are written only by
-    // `store_artifact` (complete, then renamed into place), and the directory is inside the node's
-    // data dir, which only the agent writes. Wasmtime still checks the header, the version and the
-    // Engine's settings, which rejects foreign or stale files.
-    unsafe { Module::deserialize_file(engine, path) }
-}
-
-fn store_artifact(module: &Module, path: &Path) -> Result<(), WasmError> {
-    let bytes = module.serialize().map_err(|e| WasmError::Compile(super::exit::describe(&e)))?;
-    // Unique per writer, so two processes (or two engines) never share a temp file.
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let tmp = path.with_extension(format!("tmp{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    std::fs::write(&tmp, bytes).map_err(|source| WasmError::Cache { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| WasmError::Cache { path: path.to_owned(), source })
 }
 
 #[cfg(test)]

@@ -1,17 +1,19 @@
 //! The wasmtime Engines of a node, shared by every wasm container: one with
 //! epoch interruption only (every pod), one that also meters fuel (only pods
 //! with a `wasmkube.io/fuel` limit: fuel costs +16–47 % CPU, so nobody else
-//! pays it), each with its own WASI Linker, and the thread that ticks their
-//! epochs every 10 ms so that guests yield, can be throttled and stopped.
+//! pays it), each with its WASI Linkers (preview 1 for core modules, preview 2
+//! for components), and the thread that ticks their epochs every 10 ms so that
+//! guests yield, can be throttled and stopped.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
-use super::guest::Guest;
+use super::guest::{ComponentGuest, ModuleGuest};
 use super::WasmError;
 
 /// How often epochs advance: a spinning guest yields its worker at this interval, and a
@@ -43,28 +45,42 @@ pub struct EngineFlavor {
 const ASYNC_STACK: usize = 1 << 20;
 const MAX_WASM_STACK: usize = 512 << 10;
 
+/// Core instances one component takes from the pool: a preview 1 program wrapped as a component
+/// instantiates its module, the adapter and the adapter's shim and fixup modules. Core instance
+/// slots are only counted (not reserved), so a generous share costs nothing.
+const CORE_INSTANCES_PER_SLOT: u32 = 4;
+/// Tables one component holds: its module's and the shim's indirect-call table.
+const TABLES_PER_SLOT: u32 = 2;
+
 pub fn engine_config(flavor: EngineFlavor) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(flavor.epochs);
     config.consume_fuel(flavor.fuel);
     config.async_stack_size(ASYNC_STACK);
     config.max_wasm_stack(MAX_WASM_STACK);
+    config.wasm_component_model(true);
     if let Some(slots) = flavor.pool_slots {
         // Sized to what the node admits; each slot costs about 2 memory maps up front (see
         // vm.max_map_count), and the default 4 GiB reservation keeps bounds checks off.
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(slots).total_memories(slots).total_tables(slots).total_stacks(slots);
+        pool.total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_SLOT))
+            .total_memories(slots)
+            .total_tables(slots.saturating_mul(TABLES_PER_SLOT))
+            .total_stacks(slots);
         pool.total_component_instances(slots);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
 }
 
-/// An Engine, its WASI Linker and the fingerprint of its code generation.
+/// An Engine, its WASI Linkers and the fingerprint of its code generation.
 #[derive(Clone)]
 pub struct EngineKit {
     pub engine: Engine,
-    pub linker: Arc<Linker<Guest>>,
+    /// WASI preview 1, for core modules.
+    pub modules: Arc<Linker<ModuleGuest>>,
+    /// WASI preview 2 (every `wasi:*@0.2` interface but HTTP), for components.
+    pub components: Arc<ComponentLinker<ComponentGuest>>,
     /// Part of every cache key: an artifact loads only into an Engine with the same codegen
     /// settings and wasmtime version, and both go into this hash.
     pub fingerprint: String,
@@ -72,12 +88,14 @@ pub struct EngineKit {
 
 impl EngineKit {
     pub fn new(flavor: EngineFlavor) -> Result<Self, WasmError> {
-        let engine = Engine::new(&engine_config(flavor)).map_err(|e| WasmError::Engine(e.to_string()))?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |guest: &mut Guest| &mut guest.wasi)
-            .map_err(|e| WasmError::Engine(e.to_string()))?;
+        let engine_error = |e: wasmtime::Error| WasmError::Engine(e.to_string());
+        let engine = Engine::new(&engine_config(flavor)).map_err(engine_error)?;
+        let mut modules = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut modules, |guest: &mut ModuleGuest| &mut guest.wasi).map_err(engine_error)?;
+        let mut components = ComponentLinker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(engine_error)?;
         let fingerprint = fingerprint(&engine);
-        Ok(EngineKit { engine, linker: Arc::new(linker), fingerprint })
+        Ok(EngineKit { engine, modules: Arc::new(modules), components: Arc::new(components), fingerprint })
     }
 }
 

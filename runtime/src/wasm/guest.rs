@@ -1,20 +1,54 @@
 //! The per-Store state of a wasm container and the WASI context built from its
 //! `ContainerConfig`: argv, env, working directory, and one preopened
 //! directory per mount at its container path, read-only when the mount is.
+//! The same builder serves both kinds of program: a core module gets the
+//! preview 1 context, a component the preview 2 context and its resource table.
 
 use std::path::Path;
 
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::MemoryLimiter;
 use super::WasmError;
 use crate::cri::Mount;
 
-/// What a Store holds for one instance.
-pub struct Guest {
-    pub wasi: WasiP1Ctx,
+/// What a Store holds for one instance: its WASI state `W` and its memory limiter.
+pub struct Guest<W> {
+    pub wasi: W,
     pub limiter: MemoryLimiter,
+}
+
+/// The Store state of a WASI preview 1 core module.
+pub type ModuleGuest = Guest<WasiP1Ctx>;
+/// The Store state of a WASI preview 2 component.
+pub type ComponentGuest = Guest<ComponentWasi>;
+
+/// The WASI state of a component: the context and the table of the resources (streams,
+/// descriptors, pollables) the guest holds handles to.
+pub struct ComponentWasi {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl ComponentWasi {
+    pub fn new(ctx: WasiCtx) -> Self {
+        ComponentWasi { ctx, table: ResourceTable::new() }
+    }
+}
+
+impl WasiView for ComponentWasi {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// What the preview 2 host functions in the component Linker reach through.
+impl WasiView for ComponentGuest {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.wasi.ctx()
+    }
 }
 
 /// Adds argv, env, working directory and mounts to `builder`, whose stdio the caller has set.

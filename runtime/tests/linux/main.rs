@@ -143,7 +143,7 @@ async fn isolation_limits_security_and_cleanup() {
 
     // exec returns output and the exit code.
     let (out_r, out_w) = tokio::io::duplex(4096);
-    let io = ExecIo { stdin: None, stdout: Some(Box::new(out_w)), stderr: None, tty: false };
+    let io = ExecIo { stdin: None, stdout: Some(Box::new(out_w)), stderr: None, tty: false, resize: None };
     let code = f.rt.exec(&server_id, vec!["sh".into(), "-c".into(), "cat /etc/hostname; exit 3".into()], io).await.expect("exec");
     assert_eq!(code, 3);
     let mut out = String::new();

@@ -10,7 +10,7 @@ use crate::fixture::{log_path, wait_for_log, Node};
 fn piped() -> (ExecIo, tokio::io::DuplexStream, tokio::io::DuplexStream) {
     let (stdout, stdout_client) = tokio::io::duplex(1 << 16);
     let (stderr, stderr_client) = tokio::io::duplex(1 << 16);
-    let io = ExecIo { stdin: None, stdout: Some(Box::new(stdout)), stderr: Some(Box::new(stderr)), tty: false };
+    let io = ExecIo { stdin: None, stdout: Some(Box::new(stdout)), stderr: Some(Box::new(stderr)), tty: false, resize: None };
     (io, stdout_client, stderr_client)
 }
 
