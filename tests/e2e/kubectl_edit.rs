@@ -78,3 +78,13 @@ fn delete_by_name_and_by_label() {
     let missing = s.kubectl(&["delete", "configmap", "nope"]);
     assert!(stderr(&missing).contains("NotFound"), "{}", stderr(&missing));
 }
+
+#[test]
+fn removing_the_last_finalizer_drops_the_field() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "configmap", "held"]);
+    s.kubectl_ok(&["patch", "configmap", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/hold"]}}"#]);
+    s.kubectl_ok(&["patch", "configmap", "held", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers/0"}]"#]);
+    let meta = s.kubectl_ok(&["get", "configmap", "held", "-o", "jsonpath={.metadata}"]);
+    assert!(!meta.contains("finalizers"), "an emptied finalizers list is omitted, as upstream: {meta}");
+}

@@ -1,24 +1,26 @@
 //! `exec` into a running container: a new process that joins the
 //! container's cgroup and its pid, net, IPC, UTS and mount namespaces (mount
 //! last, which also moves its root into the container), then takes the
-//! container's identity. Its stdio is piped to the caller's [`ExecIo`].
+//! container's identity. Its stdio is piped to the caller's [`ExecIo`], or,
+//! with `tty`, is a terminal from the container's devpts whose master the
+//! runtime bridges to the caller (resizes included).
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
-use tokio::task::JoinHandle;
 
 use super::cgroup::Cgroups;
 use super::container::Container;
 use super::error::LinuxError;
 use super::plan::exec_steps;
+use super::pty::{open_in_container, Pty};
 use super::spawn::{launch, Launch, PidNamespace};
+use super::streams::{copy_out, slave_stdio, Input, Output, Streams, Terminal};
 use crate::cri::ExecIo;
 
 /// The namespaces an exec joins besides pid, in order (mount last).
@@ -45,16 +47,23 @@ pub async fn exec_in(container: &Container, pid: Pid, cgroups: &dyn Cgroups, arg
     let working_dir = container.config.working_dir.clone().unwrap_or_else(|| "/".into());
     let steps = exec_steps(&procs, &namespaces, container.identity, &working_dir)?;
 
-    let ExecIo { stdin, stdout, stderr, tty: _ } = io;
+    let ExecIo { stdin, stdout, stderr, tty, resize } = io;
+    let terminal = if tty { Some(open_in_container(pid, container.identity.uid, container.identity.gid)?) } else { None };
     let piped = |wanted: bool| if wanted { Stdio::piped() } else { Stdio::null() };
+    let (child_stdin, child_stdout, child_stderr) = match &terminal {
+        // The terminal is all three: its output reaches the client as stdout, as under kubelet.
+        Some(pty) => (slave_stdio(&pty.slave)?, slave_stdio(&pty.slave)?, slave_stdio(&pty.slave)?),
+        None => (piped(stdin.is_some()), piped(stdout.is_some()), piped(stderr.is_some())),
+    };
     let request = Launch {
         argv,
         env: container.config.env.clone(),
         steps,
         pid_namespace: PidNamespace::Join(pid_ns),
-        stdin: piped(stdin.is_some()),
-        stdout: piped(stdout.is_some()),
-        stderr: piped(stderr.is_some()),
+        stdin: child_stdin,
+        stdout: child_stdout,
+        stderr: child_stderr,
+        controlling_terminal: terminal.is_some(),
     };
     let mut child = tokio::task::spawn_blocking(move || {
         let child = launch(request);
@@ -65,41 +74,44 @@ pub async fn exec_in(container: &Container, pid: Pid, cgroups: &dyn Cgroups, arg
     .await
     .map_err(|e| LinuxError::InvalidConfig(format!("exec launcher: {e}")))??;
 
-    let feed = match (stdin, child.stdin.take()) {
-        (Some(mut source), Some(sink)) => {
-            let mut sink = pipe::Sender::from_owned_fd(OwnedFd::from(sink)).map_err(|e| LinuxError::io("piping stdin", &ns("pid"), e))?;
-            Some(tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut source, &mut sink).await;
-            }))
+    let streams = match terminal {
+        Some(Pty { master, slave }) => {
+            // Only the child may hold the slave, so that the master reads EOF once it is gone.
+            drop(slave);
+            Terminal::new(master)
+                .and_then(|terminal| terminal.connect(stdin, stdout, resize))
+                .map_err(|e| LinuxError::io("connecting the terminal of", &ns("pid"), e))?
         }
-        _ => None,
+        None => pipe_streams(&mut child, stdin, stdout, stderr).map_err(|e| LinuxError::io("piping stdin", &ns("pid"), e))?,
     };
-    let drains: Vec<JoinHandle<()>> = [
-        child.stdout.take().map(OwnedFd::from).zip(stdout),
-        child.stderr.take().map(OwnedFd::from).zip(stderr),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|(fd, mut sink)| {
-        tokio::spawn(async move {
-            if let Ok(mut source) = pipe::Receiver::from_owned_fd(fd) {
-                let _ = tokio::io::copy(&mut source, &mut sink).await;
-                let _ = sink.flush().await;
-            }
-        })
-    })
-    .collect();
 
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .map_err(|e| LinuxError::InvalidConfig(format!("exec waiter: {e}")))?
         .map_err(|e| LinuxError::io("waiting for exec in", &ns("pid"), e))?;
-    for drain in drains {
-        let _ = drain.await;
-    }
-    if let Some(feed) = feed {
-        feed.abort();
-    }
+    streams.finish().await;
     let (code, _) = super::container::exit_of(status, false, false);
     Ok(code)
+}
+
+/// Connects the child's stdio pipes to the caller's streams.
+fn pipe_streams(
+    child: &mut Child,
+    stdin: Option<Input>,
+    stdout: Option<Output>,
+    stderr: Option<Output>,
+) -> std::io::Result<Streams> {
+    let mut streams = Streams::default();
+    if let (Some(mut source), Some(sink)) = (stdin, child.stdin.take()) {
+        // Dropping the sender when the client's stdin ends is the EOF the process reads.
+        let mut sink = pipe::Sender::from_owned_fd(OwnedFd::from(sink))?;
+        streams.input(tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut source, &mut sink).await;
+        }));
+    }
+    let outputs = [child.stdout.take().map(OwnedFd::from).zip(stdout), child.stderr.take().map(OwnedFd::from).zip(stderr)];
+    for (fd, sink) in outputs.into_iter().flatten() {
+        streams.output(tokio::spawn(copy_out(pipe::Receiver::from_owned_fd(fd)?, sink)));
+    }
+    Ok(streams)
 }

@@ -22,13 +22,16 @@ mod cgroup;
 mod container;
 mod error;
 mod exec;
+mod fdio;
 mod nsops;
 mod options;
 mod plan;
+mod pty;
 mod rootfs;
 mod runtime;
 mod sandbox;
 mod spawn;
+mod streams;
 
 pub use caps::{parse_capability, CapSet};
 pub use cgroup::{CgroupVersion, QosClass, QOS_LABEL};

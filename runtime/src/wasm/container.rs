@@ -1,4 +1,4 @@
-//! One wasm container: its prepared module and configuration, its state, and
+//! One wasm container: its prepared program and configuration, its state, and
 //! the task that runs it. The task runs the instance under the CPU meter and
 //! an abort switch; stopping flips the switch, which drops the instance (and
 //! its Store) at once if the guest waits in a host call, or at the next epoch
@@ -9,13 +9,13 @@ use std::time::SystemTime;
 
 use futures::future::{AbortHandle, Abortable};
 use tokio::sync::watch;
-use wasmtime::InstancePre;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::cpu::Metered;
 use super::exit::{classify, Exit, EXIT_HOST_ERROR};
-use super::guest::{configure_wasi, Guest};
-use super::run::{run_instance, Meters};
+use super::guest::configure_wasi;
+use super::program::Program;
+use super::run::Meters;
 use super::stdio::LogOutput;
 use crate::cri::{ContainerConfig, ContainerId, ContainerState, CriError, ExitReason, SandboxId};
 use crate::logs::{LogHub, LogStream, LogWriter, RotationPolicy};
@@ -24,7 +24,7 @@ pub struct Container {
     pub id: ContainerId,
     pub sandbox: SandboxId,
     pub config: ContainerConfig,
-    pub pre: InstancePre<Guest>,
+    pub program: Program,
     pub meters: Arc<Meters>,
     state: watch::Sender<ContainerState>,
     abort: Mutex<Option<AbortHandle>>,
@@ -33,12 +33,12 @@ pub struct Container {
 }
 
 impl Container {
-    pub fn new(id: ContainerId, sandbox: SandboxId, config: ContainerConfig, pre: InstancePre<Guest>) -> Self {
+    pub fn new(id: ContainerId, sandbox: SandboxId, config: ContainerConfig, program: Program) -> Self {
         Container {
             id,
             sandbox,
             config,
-            pre,
+            program,
             meters: Arc::new(Meters::default()),
             state: watch::channel(ContainerState::Created).0,
             abort: Mutex::new(None),
@@ -90,10 +90,10 @@ impl Container {
         };
         let (abort, registration) = AbortHandle::new_pair();
         *self.abort_slot() = Some(abort);
+        let limits = self.config.limits;
+        let run = self.program.run(wasi, limits, self.meters.clone());
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let limits = this.config.limits;
-            let run = run_instance(this.pre.clone(), wasi, limits, this.meters.clone());
             let metered = Metered::new(run, limits.cpu_millis, this.meters.cpu_nanos.clone());
             let exit = match Abortable::new(metered, registration).await {
                 Ok(result) => classify(&result, &this.meters.facts(&limits)),
@@ -108,7 +108,7 @@ impl Container {
         Ok(())
     }
 
-    fn prepare_launch(&self, hub: &LogHub, rotation: RotationPolicy) -> Result<(LogWriter, wasmtime_wasi::p1::WasiP1Ctx), CriError> {
+    fn prepare_launch(&self, hub: &LogHub, rotation: RotationPolicy) -> Result<(LogWriter, WasiCtxBuilder), CriError> {
         let config = &self.config;
         let writer = LogWriter::create(hub, &config.log_path, rotation)
             .map_err(|e| CriError::Io { context: format!("log {}", config.log_path.display()), source: std::io::Error::other(e) })?;
@@ -117,7 +117,7 @@ impl Container {
             .stdout(LogOutput::new(writer.clone(), LogStream::Stdout, self.meters.output_bytes.clone()))
             .stderr(LogOutput::new(writer.clone(), LogStream::Stderr, self.meters.output_bytes.clone()));
         configure_wasi(&mut builder, &config.argv, &config.env, config.working_dir.as_deref(), &config.mounts)?;
-        Ok((writer, builder.build_p1()))
+        Ok((writer, builder))
     }
 
     /// Stops the container (and its execs). WASI has no signals to ask a guest to end, so the

@@ -1,5 +1,5 @@
 //! `kubectl exec` into a wasm container: the command runs as a new instance
-//! of the container's module (argv = the exec command) with the container's
+//! of the container's program, module or component (argv = the exec command) with the container's
 //! env, working directory, mounts and limits, its stdio streamed to and from
 //! the client. It ends with the container if the container stops first.
 
@@ -14,7 +14,7 @@ use super::container::Container;
 use super::cpu::Metered;
 use super::exit::{classify, EXIT_KILLED};
 use super::guest::configure_wasi;
-use super::run::{run_instance, Meters};
+use super::run::Meters;
 use super::stdio::{exec_stdin, ChannelOutput, EXEC_BUFFERED_WRITES};
 use crate::cri::{CriError, ExecIo};
 
@@ -35,11 +35,10 @@ pub async fn exec_in(container: &Container, argv: Vec<String>, io: ExecIo) -> Re
         builder.stdin(exec_stdin(stdin));
     }
     configure_wasi(&mut builder, &argv, &config.env, config.working_dir.as_deref(), &config.mounts)?;
-    let wasi = builder.build_p1();
 
     let meters = Arc::new(Meters::default());
     let limits = config.limits;
-    let run = Metered::new(run_instance(container.pre.clone(), wasi, limits, meters.clone()), limits.cpu_millis, meters.cpu_nanos.clone());
+    let run = Metered::new(container.program.run(builder, limits, meters.clone()), limits.cpu_millis, meters.cpu_nanos.clone());
     let mut stopping = container.stopping();
     let guest = async {
         tokio::select! {

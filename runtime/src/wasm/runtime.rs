@@ -113,11 +113,6 @@ impl WasmRuntime {
     }
 }
 
-/// A core module starts with `\0asm` and version 1; a component has the same magic and layer 1.
-fn is_component(bytes: &[u8]) -> bool {
-    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
-}
-
 #[async_trait]
 impl ContainerRuntime for WasmRuntime {
     fn handler(&self) -> &'static str {
@@ -182,9 +177,6 @@ impl ContainerRuntime for WasmRuntime {
                 return Err(CriError::UnsupportedImage("a root filesystem image needs the linux runtime".into()));
             }
         };
-        if is_component(bytes) {
-            return Err(CriError::UnsupportedImage("WASI preview 2 components are not supported yet; build a preview 1 module".into()));
-        }
         if config.argv.is_empty() {
             return Err(CriError::InvalidConfig("argv is empty (argv[0] names the program)".into()));
         }
@@ -192,10 +184,10 @@ impl ContainerRuntime for WasmRuntime {
             Some(_) => (&self.fuel, Metering::Fuel),
             None => (&self.epochs, Metering::Epochs),
         };
-        let pre = self.cache.prepare(kit, metering, digest, bytes.clone()).await?;
+        let program = self.cache.prepare(kit, metering, digest, bytes.clone()).await?;
         let id = ContainerId(self.next_id());
-        let container = Arc::new(Container::new(id.clone(), sandbox.clone(), config.clone(), pre));
-        // The sandbox may have been stopped while the module compiled.
+        let container = Arc::new(Container::new(id.clone(), sandbox.clone(), config.clone(), program));
+        // The sandbox may have been stopped while the program compiled.
         let mut sandboxes = self.sandboxes();
         match sandboxes.get_mut(sandbox) {
             Some(s) if !s.stopped => {
@@ -250,17 +242,5 @@ impl ContainerRuntime for WasmRuntime {
             cpu_nanos: meters.cpu_nanos.load(Ordering::Relaxed),
             fuel_consumed: container.config.limits.fuel.map(|_| meters.fuel_consumed.load(Ordering::Relaxed)),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tells_components_from_core_modules() {
-        assert!(!is_component(b"\0asm\x01\0\0\0"));
-        assert!(is_component(b"\0asm\x0d\0\x01\0"));
-        assert!(!is_component(b"\0asm"));
     }
 }

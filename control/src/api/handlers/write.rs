@@ -391,6 +391,13 @@ pub async fn commit(state: &ApiState, r: &ResourceRef, ctx: &Ctx, old: &StoredOb
             }
         }
         meta.remove("resourceVersion");
+        // An emptied list is no list: Go's omitempty drops `finalizers: []` and
+        // `ownerReferences: []`, and clients compare against that.
+        for f in ["finalizers", "ownerReferences"] {
+            if meta.get(f).and_then(|v| v.as_array()).is_some_and(|a| a.is_empty()) {
+                meta.remove(f);
+            }
+        }
     }
     let warnings = decode(rt, ctx, &new)?;
     validation::apply_defaults(rt, &mut new);
