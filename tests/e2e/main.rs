@@ -24,3 +24,4 @@ mod statefulsets;
 mod storage;
 mod jobs;
 mod daemonsets;
+mod linux_exec_tty;

@@ -23,7 +23,10 @@ impl FdStream {
         let flags = fcntl(fd.as_fd(), FcntlArg::F_GETFL).map_err(io::Error::from)?;
         let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
         fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
-        Ok(FdStream { inner: AsyncFd::new(std::fs::File::from(fd))? })
+        // SAFETY: the File owns the fd and keeps it open, unchanged, for as long as the AsyncFd
+        // holds it: it is never handed out, so nothing else can close or replace it.
+        let inner = unsafe { AsyncFd::register(std::fs::File::from(fd)) }.map_err(io::Error::from)?;
+        Ok(FdStream { inner })
     }
 }
 

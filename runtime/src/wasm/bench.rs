@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtxBuilder;
 
-use super::cache::ModuleCache;
+use super::cache::ProgramCache;
 use super::cpu::Metered;
 use super::engine::{start_epoch_ticker, EngineFlavor, EngineKit, Metering};
 use super::exit::describe;
-use super::guest::Guest;
+use super::guest::ModuleGuest;
 use super::limits::{MemoryLimiter, MemoryRecord};
-use super::run::{run_instance, Meters};
+use super::program::Program;
+use super::run::Meters;
 use super::WasmError;
 use crate::cri::Limits;
 
@@ -44,11 +45,13 @@ impl Percentiles {
 /// excluded, as an agent creates it before), with the node's pooling allocator or on demand.
 pub async fn instantiate_cached(module: &[u8], iterations: usize, pool_slots: Option<u32>) -> Result<Percentiles, WasmError> {
     let kit = EngineKit::new(EngineFlavor { epochs: true, fuel: false, pool_slots })?;
-    let cache = Arc::new(ModuleCache::new(None)?);
-    let pre = cache.prepare(&kit, Metering::Epochs, "bench", Arc::from(module)).await?;
+    let cache = Arc::new(ProgramCache::new(None)?);
+    let Program::Module(pre) = cache.prepare(&kit, Metering::Epochs, "bench", Arc::from(module)).await? else {
+        return Err(WasmError::Compile("the instantiation benchmark takes a core module".into()));
+    };
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
-        let guest = Guest { wasi: WasiCtxBuilder::new().build_p1(), limiter: MemoryLimiter::new(None, Arc::new(MemoryRecord::default())) };
+        let guest = ModuleGuest { wasi: WasiCtxBuilder::new().build_p1(), limiter: MemoryLimiter::new(None, Arc::new(MemoryRecord::default())) };
         let mut store = Store::new(&kit.engine, guest);
         store.limiter(|guest| &mut guest.limiter);
         store.set_epoch_deadline(1);
@@ -82,12 +85,13 @@ pub async fn burner_cpu_time(burner: &[u8], rounds: u32, mode: BurnMode) -> Resu
         start_epoch_ticker(&[&kit.engine])?;
     }
     let metering = if flavor.fuel { Metering::Fuel } else { Metering::Epochs };
-    let cache = Arc::new(ModuleCache::new(None)?);
-    let pre = cache.prepare(&kit, metering, "burner", Arc::from(burner)).await?;
-    let wasi = WasiCtxBuilder::new().args(&["burner".to_owned(), rounds.to_string()]).build_p1();
+    let cache = Arc::new(ProgramCache::new(None)?);
+    let program = cache.prepare(&kit, metering, "burner", Arc::from(burner)).await?;
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.args(&["burner".to_owned(), rounds.to_string()]);
     let limits = Limits { fuel: flavor.fuel.then_some(u64::MAX), ..Limits::default() };
     let meters = Arc::new(Meters::default());
-    let run = Metered::new(run_instance(pre, wasi, limits, meters.clone()), None, meters.cpu_nanos.clone());
+    let run = Metered::new(program.run(wasi, limits, meters.clone()), None, meters.cpu_nanos.clone());
     run.await.map_err(|e| WasmError::Engine(format!("burner failed: {}", describe(&e))))?;
     Ok(Duration::from_nanos(meters.cpu_nanos.load(Ordering::Relaxed)))
 }

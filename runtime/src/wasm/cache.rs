@@ -25,7 +25,7 @@ pub struct CacheCounters {
     pub compiles: u64,
 }
 
-pub struct ModuleCache {
+pub struct ProgramCache {
     /// `None`: no disk cache (benchmarks of compilation).
     dir: Option<PathBuf>,
     ready: Mutex<HashMap<(Metering, String), Program>>,
@@ -37,12 +37,12 @@ pub struct ModuleCache {
     compiles: AtomicU64,
 }
 
-impl ModuleCache {
+impl ProgramCache {
     pub fn new(dir: Option<PathBuf>) -> Result<Self, WasmError> {
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|source| WasmError::Cache { path: dir.clone(), source })?;
         }
-        Ok(ModuleCache {
+        Ok(ProgramCache {
             dir,
             ready: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
@@ -134,39 +134,62 @@ mod tests {
 
     // A WASI command that does nothing: enough to compile, link and cache.
     const EMPTY_COMMAND: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+    // The same as a component: `wasi:cli/run` whose `run` returns ok (discriminant 0).
+    const EMPTY_COMPONENT: &str = r#"(component
+        (core module $m (func (export "run") (result i32) i32.const 0))
+        (core instance $i (instantiate $m))
+        (func $run (result (result)) (canon lift (core func $i "run")))
+        (instance $cli (export "run" (func $run)))
+        (export "wasi:cli/run@0.2.0" (instance $cli)))"#;
+
+    fn engine_kit(fuel: bool) -> EngineKit {
+        EngineKit::new(EngineFlavor { epochs: true, fuel, pool_slots: None }).expect("engine")
+    }
 
     #[tokio::test]
     async fn second_cache_loads_from_disk_and_then_from_memory() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let kit = EngineKit::new(EngineFlavor { epochs: true, fuel: false, pool_slots: None }).expect("engine");
-        let bytes: Arc<[u8]> = wat_bytes(EMPTY_COMMAND);
-        let first = Arc::new(ModuleCache::new(Some(dir.path().to_owned())).expect("cache"));
-        first.prepare(&kit, Metering::Epochs, "sha256:aa", bytes.clone()).await.expect("compile");
-        assert_eq!(first.counters(), CacheCounters { compiles: 1, ..CacheCounters::default() });
+        let kit = engine_kit(false);
+        for (digest, wat) in [("sha256:aa", EMPTY_COMMAND), ("sha256:cc", EMPTY_COMPONENT)] {
+            let bytes = wasm(wat);
+            let first = Arc::new(ProgramCache::new(Some(dir.path().to_owned())).expect("cache"));
+            first.prepare(&kit, Metering::Epochs, digest, bytes.clone()).await.expect("compile");
+            assert_eq!(first.counters(), CacheCounters { compiles: 1, ..CacheCounters::default() });
 
-        let second = Arc::new(ModuleCache::new(Some(dir.path().to_owned())).expect("cache"));
-        second.prepare(&kit, Metering::Epochs, "sha256:aa", bytes.clone()).await.expect("load");
-        second.prepare(&kit, Metering::Epochs, "sha256:aa", bytes.clone()).await.expect("memory");
-        assert_eq!(second.counters(), CacheCounters { memory_hits: 1, disk_hits: 1, compiles: 0 });
+            let second = Arc::new(ProgramCache::new(Some(dir.path().to_owned())).expect("cache"));
+            let loaded = second.prepare(&kit, Metering::Epochs, digest, bytes.clone()).await.expect("load");
+            second.prepare(&kit, Metering::Epochs, digest, bytes.clone()).await.expect("memory");
+            assert_eq!(second.counters(), CacheCounters { memory_hits: 1, disk_hits: 1, compiles: 0 }, "{digest}");
+            assert_eq!(loaded.kind(), ProgramKind::detect(&bytes).expect("kind"));
 
-        // Another Engine configuration never sees that artifact.
-        let fuel = EngineKit::new(EngineFlavor { epochs: true, fuel: true, pool_slots: None }).expect("engine");
-        second.prepare(&fuel, Metering::Fuel, "sha256:aa", bytes).await.expect("compile for fuel");
-        assert_eq!(second.counters().compiles, 1);
+            // Another Engine configuration never sees that artifact.
+            second.prepare(&engine_kit(true), Metering::Fuel, digest, bytes).await.expect("compile for fuel");
+            assert_eq!(second.counters().compiles, 1);
+        }
     }
 
     #[tokio::test]
     async fn a_corrupt_artifact_is_recompiled() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let kit = EngineKit::new(EngineFlavor { epochs: true, fuel: false, pool_slots: None }).expect("engine");
+        let kit = engine_kit(false);
         std::fs::write(artifact_path(dir.path(), &kit.fingerprint, "sha256:bb"), b"garbage").expect("write");
-        let cache = Arc::new(ModuleCache::new(Some(dir.path().to_owned())).expect("cache"));
-        cache.prepare(&kit, Metering::Epochs, "sha256:bb", wat_bytes(EMPTY_COMMAND)).await.expect("recompiled");
+        let cache = Arc::new(ProgramCache::new(Some(dir.path().to_owned())).expect("cache"));
+        cache.prepare(&kit, Metering::Epochs, "sha256:bb", wasm(EMPTY_COMMAND)).await.expect("recompiled");
         assert_eq!(cache.counters().compiles, 1);
     }
 
-    fn wat_bytes(wat: &str) -> Arc<[u8]> {
-        // `Module::new` accepts the text format too (wasmtime's default `wat` feature).
-        Arc::from(wat.as_bytes())
+    #[tokio::test]
+    async fn a_component_that_is_not_a_command_is_refused_at_link_time() {
+        let kit = engine_kit(false);
+        let cache = Arc::new(ProgramCache::new(None).expect("cache"));
+        let library = wasm("(component)");
+        let refused = cache.prepare(&kit, Metering::Epochs, "sha256:dd", library).await;
+        assert!(matches!(&refused, Err(WasmError::Link(why)) if why.contains("wasi:cli/run")), "{:?}", refused.err());
+        let text = cache.prepare(&kit, Metering::Epochs, "sha256:ee", Arc::from(&b"(module)"[..])).await;
+        assert!(matches!(text, Err(WasmError::Compile(_))), "only binaries are programs");
+    }
+
+    fn wasm(wat: &str) -> Arc<[u8]> {
+        Arc::from(wat::parse_str(wat).expect("valid wat"))
     }
 }

@@ -1,14 +1,16 @@
-//! The `wasmtime` RuntimeClass handler: WASI preview 1 modules run as
-//! in-process wasmtime instances, one Store per container, on Engines and
-//! compiled modules shared by the whole node.
+//! The `wasmtime` RuntimeClass handler: WASI preview 1 core modules and WASI
+//! preview 2 command components run as in-process wasmtime instances, one
+//! Store per container, on Engines and compiled programs shared by the whole node.
 //!
-//! - [`engine`]: the shared Engines (epochs; epochs + fuel) and the epoch ticker.
-//! - [`cache`]: `InstancePre` per image in memory, compiled artifacts on disk.
+//! - [`engine`]: the shared Engines (epochs; epochs + fuel), their WASI Linkers and the epoch ticker.
+//! - [`program`]: a linked module or component and how one instance of it runs ([`run`]).
+//! - [`cache`], [`artifact`]: linked programs per image in memory, compiled artifacts on disk.
 //! - [`limits`], [`cpu`]: `limits.memory` and `limits.cpu`; fuel is set per Store in [`run`].
 //! - [`stdio`]: stdout/stderr into the CRI log file, exec streams.
 //! - [`container`], [`exec`], [`runtime`]: the container lifecycle, exec, and the `ContainerRuntime` impl.
 //! - [`bench`]: timings for `wasmkube bench wasm`.
 
+pub mod artifact;
 pub mod bench;
 pub mod cache;
 pub mod container;
@@ -18,6 +20,7 @@ pub mod exec;
 pub mod exit;
 pub mod guest;
 pub mod limits;
+pub mod program;
 pub mod run;
 pub mod runtime;
 pub mod stdio;
@@ -32,13 +35,13 @@ use crate::cri::CriError;
 pub enum WasmError {
     #[error("wasm engine: {0}")]
     Engine(String),
-    #[error("not a loadable wasm module: {0}")]
+    #[error("not a loadable wasm module or component: {0}")]
     Compile(String),
-    #[error("module imports what this node does not provide: {0}")]
+    #[error("the program imports what this node does not provide: {0}")]
     Link(String),
     #[error("mount at {path}: {why}")]
     Mount { path: String, why: String },
-    #[error("module cache {path}: {source}")]
+    #[error("program cache {path}: {source}")]
     Cache {
         path: PathBuf,
         #[source]
@@ -51,7 +54,7 @@ impl From<WasmError> for CriError {
         match err {
             WasmError::Compile(_) | WasmError::Link(_) => CriError::UnsupportedImage(err.to_string()),
             WasmError::Mount { .. } => CriError::InvalidConfig(err.to_string()),
-            WasmError::Cache { path, source } => CriError::Io { context: format!("module cache {}", path.display()), source },
+            WasmError::Cache { path, source } => CriError::Io { context: format!("program cache {}", path.display()), source },
             WasmError::Engine(_) => CriError::Internal(err.to_string()),
         }
     }

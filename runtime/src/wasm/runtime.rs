@@ -1,6 +1,6 @@
 //! [`WasmRuntime`]: the `ContainerRuntime` of the `wasmtime` handler, which
 //! keeps the node's sandboxes and containers and hands their work to the
-//! shared Engines, the module cache and each container's task.
+//! shared Engines, the program cache and each container's task.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use super::cache::{CacheCounters, ModuleCache};
+use super::cache::{CacheCounters, ProgramCache};
 use super::container::Container;
 use super::engine::{start_epoch_ticker, EngineFlavor, EngineKit, Metering};
 use super::exec::exec_in;
@@ -24,7 +24,7 @@ use crate::logs::{LogHub, RotationPolicy};
 /// How a node runs wasm.
 #[derive(Clone, Debug)]
 pub struct WasmOptions {
-    /// Compiled modules are cached under `<data_dir>/modules`.
+    /// Compiled programs (modules and components) are cached under `<data_dir>/modules`.
     pub data_dir: PathBuf,
     /// Pods this node admits (`status.capacity.pods`).
     pub max_pods: u32,
@@ -54,7 +54,7 @@ pub struct WasmRuntime {
     options: WasmOptions,
     epochs: EngineKit,
     fuel: EngineKit,
-    cache: Arc<ModuleCache>,
+    cache: Arc<ProgramCache>,
     sandboxes: Mutex<HashMap<SandboxId, Sandbox>>,
     containers: Mutex<HashMap<ContainerId, Arc<Container>>>,
     /// IDs are `<process start>-<counter>`: unique across agent restarts too.
@@ -74,7 +74,7 @@ impl WasmRuntime {
         // Fuel pods are few: on-demand allocation, so they cost no pool of their own.
         let fuel = EngineKit::new(EngineFlavor { epochs: true, fuel: true, pool_slots: None })?;
         start_epoch_ticker(&[&epochs.engine, &fuel.engine])?;
-        let cache = Arc::new(ModuleCache::new(Some(options.data_dir.join("modules")))?);
+        let cache = Arc::new(ProgramCache::new(Some(options.data_dir.join("modules")))?);
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
         Ok(WasmRuntime {
             options,

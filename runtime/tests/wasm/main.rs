@@ -4,6 +4,7 @@
 
 mod bench;
 mod cache;
+mod components;
 mod exec;
 mod fixture;
 mod lifecycle;

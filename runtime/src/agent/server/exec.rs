@@ -2,7 +2,8 @@
 //! WebSocket speaking `v5.channel.k8s.io`. Each binary message starts with
 //! its channel: 0 stdin, 1 stdout, 2 stderr, 3 the final status, 4 resize,
 //! 255 close (the client's stdin hit EOF). The command runs through
-//! [`ContainerRuntime::exec`](crate::cri::ContainerRuntime::exec).
+//! [`ContainerRuntime::exec`](crate::cri::ContainerRuntime::exec);
+//! `kubectl attach` speaks the same protocol (see [`super::attach`]).
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
@@ -13,13 +14,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{AgentState, ServerError};
-use crate::cri::ExecIo;
+use crate::cri::{ExecIo, TerminalSize};
 
 pub const PROTOCOL: &str = "v5.channel.k8s.io";
 const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
 const STATUS: u8 = 3;
+const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
 
 /// What the client asked for.
@@ -33,7 +35,17 @@ pub struct ExecRequest {
 }
 
 impl ExecRequest {
+    /// An exec request: the streams and at least one command word.
     pub fn parse(raw: &str) -> Result<Self, ServerError> {
+        let request = Self::parse_streams(raw);
+        if request.command.is_empty() {
+            return Err(ServerError::BadRequest("you must specify at least one command for the container".into()));
+        }
+        Ok(request)
+    }
+
+    /// The stream flags (and any command words) of an exec or attach query.
+    pub fn parse_streams(raw: &str) -> Self {
         let mut request = ExecRequest::default();
         for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
             let flag = value == "true" || value == "1";
@@ -46,11 +58,19 @@ impl ExecRequest {
                 _ => {}
             }
         }
-        if request.command.is_empty() {
-            return Err(ServerError::BadRequest("you must specify at least one command for the container".into()));
-        }
-        Ok(request)
+        request
     }
+}
+
+/// A resize message's payload, `{"Width":80,"Height":24}`; `None` when it is not one.
+pub fn parse_resize(payload: &[u8]) -> Option<TerminalSize> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Size {
+        width: u16,
+        height: u16,
+    }
+    serde_json::from_slice::<Size>(payload).ok().map(|size| TerminalSize { width: size.width, height: size.height })
 }
 
 /// The status message that ends a session, as kubectl reads it.
@@ -87,8 +107,9 @@ pub async fn exec(
     }))
 }
 
-/// Bridges one WebSocket to one exec call.
-async fn session<F, Fut>(socket: WebSocket, request: ExecRequest, run: F)
+/// Bridges one WebSocket to one exec (or attach) call. The call is dropped when the
+/// client goes away: an attach would otherwise hold the container's stdin until it exits.
+pub(super) async fn session<F, Fut>(socket: WebSocket, request: ExecRequest, run: F)
 where
     F: FnOnce(ExecIo, Vec<String>) -> Fut,
     Fut: std::future::Future<Output = Result<i32, String>>,
@@ -114,7 +135,13 @@ where
     } else {
         (None, None)
     };
-    let reader = tokio::spawn(async move {
+    let (resize_tx, resize_rx) = if request.tty {
+        let (tx, rx) = mpsc::channel::<TerminalSize>(8);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let mut reader = tokio::spawn(async move {
         let mut stdin = stdin_writer;
         while let Some(Ok(message)) = incoming.next().await {
             let Message::Binary(data) = message else {
@@ -129,6 +156,11 @@ where
                         if pipe.write_all(&data[1..]).await.is_err() {
                             stdin = None;
                         }
+                    }
+                }
+                Some(&RESIZE) => {
+                    if let (Some(sizes), Some(size)) = (resize_tx.as_ref(), parse_resize(&data[1..])) {
+                        let _ = sizes.send(size).await;
                     }
                 }
                 // [255, 0]: the client closed stdin.
@@ -153,8 +185,12 @@ where
         stderr: pipe_for(request.stderr && !request.tty, STDERR),
         stdin: stdin_reader.map(|r| Box::new(r) as Box<dyn AsyncRead + Send + Unpin>),
         tty: request.tty,
+        resize: resize_rx,
     };
-    let result = run(io, request.command).await;
+    let result = tokio::select! {
+        result = run(io, request.command) => result,
+        _ = &mut reader => Err("the client went away".to_string()),
+    };
     for pump in pumps {
         let _ = pump.await;
     }
@@ -194,6 +230,15 @@ mod tests {
         assert_eq!(request.command, ["ls", "-la"]);
         assert!(request.stdout && request.stderr && !request.stdin && !request.tty);
         assert!(ExecRequest::parse("stdout=true").is_err());
+        let attach = ExecRequest::parse_streams("container=c1&stdin=true&stdout=true&tty=true");
+        assert!(attach.stdin && attach.stdout && attach.tty && !attach.stderr && attach.command.is_empty());
+    }
+
+    #[test]
+    fn resize_messages_carry_the_terminal_size() {
+        assert_eq!(parse_resize(b"{\"Width\":80,\"Height\":24}\n"), Some(TerminalSize { width: 80, height: 24 }));
+        assert_eq!(parse_resize(b"{\"Width\":-1}"), None);
+        assert_eq!(parse_resize(b"junk"), None);
     }
 
     #[test]
