@@ -122,3 +122,17 @@ fn pods_of_one_owner_spread_over_the_nodes() {
     let on_first = nodes.split_whitespace().filter(|n| *n == first).count();
     assert_eq!(on_first, 2, "{nodes}");
 }
+
+#[test]
+fn a_cordoned_node_takes_new_pods_once_uncordoned() {
+    let s = Server::start_with_agent();
+    let node = s.node_name();
+    s.kubectl_ok(&["cordon", &node]);
+    s.kubectl_ok(&["run", "waiting", "--image=local/logger:1.0", "--image-pull-policy=Never"]);
+    s.wait_pod_field("waiting", r#"{.status.conditions[?(@.type=="PodScheduled")].reason}"#, "Unschedulable", SCHEDULED);
+    let message = s.pod_field("waiting", r#"{.status.conditions[?(@.type=="PodScheduled")].message}"#);
+    assert!(message.starts_with("0/1 nodes are available: 1 node(s) were unschedulable."), "{message}");
+    s.kubectl_ok(&["uncordon", &node]);
+    s.wait_pod_field("waiting", "{.spec.nodeName}", &node, SCHEDULED);
+    s.wait_pod_field("waiting", r#"{.status.conditions[?(@.type=="PodScheduled")].status}"#, "True", SCHEDULED);
+}

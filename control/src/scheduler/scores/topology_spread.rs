@@ -1,10 +1,10 @@
 //! PodTopologySpread (`whenUnsatisfiable: ScheduleAnyway`): prefer the node
-//! whose domains hold the fewest matching pods; a node lacking a constraint's
-//! topology key scores lowest.
+//! whose domains hold the fewest matching pods (reversed between the fewest
+//! and the most); a node lacking a constraint's topology key scores lowest.
 
 use super::super::cycle::Cycle;
 use super::super::node_info::NodeInfo;
-use super::normalize_reversed;
+use super::MAX_SCORE;
 
 pub fn scores(cycle: &Cycle, nodes: &[&NodeInfo]) -> Vec<i64> {
     let Some(state) = &cycle.spread else { return vec![0; nodes.len()] };
@@ -19,9 +19,16 @@ pub fn scores(cycle: &Cycle, nodes: &[&NodeInfo]) -> Vec<i64> {
             soft.iter().map(|c| labels.get(&c.topology_key).map(|v| c.counts.get(v).copied().unwrap_or(0))).sum()
         })
         .collect();
-    let mut known: Vec<i64> = raw.iter().map(|r| r.unwrap_or(0)).collect();
-    normalize_reversed(&mut known);
-    known.into_iter().zip(raw).map(|(score, r)| if r.is_some() { score } else { 0 }).collect()
+    // Reversed min-max over the nodes that have every key, as upstream normalises.
+    let known = raw.iter().flatten();
+    let (min, max) = (known.clone().copied().min().unwrap_or(0), known.copied().max().unwrap_or(0));
+    raw.into_iter()
+        .map(|r| match r {
+            None => 0,
+            Some(_) if max == min => MAX_SCORE,
+            Some(count) => MAX_SCORE * (max - count) / (max - min),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -47,6 +54,9 @@ mod tests {
         for n in ["n1", "n2"] {
             cache.apply_node(node(n, "4", "8Gi"));
         }
+        let mut unlabelled = node("n3", "4", "8Gi");
+        unlabelled.metadata.labels = None;
+        cache.apply_node(unlabelled);
         for name in ["w1", "w2"] {
             let mut p = web(name);
             p.spec.get_or_insert_default().node_name = Some("n1".into());
@@ -61,7 +71,7 @@ mod tests {
             ..Default::default()
         }]);
         let cycle = Cycle::new(Arc::new(PodInfo::new(Arc::new(incoming))), &cache).expect("cycle");
-        let nodes = [cache.node("n1").expect("n1"), cache.node("n2").expect("n2")];
-        assert_eq!(scores(&cycle, &nodes), [0, MAX_SCORE]);
+        let nodes = [cache.node("n1").expect("n1"), cache.node("n2").expect("n2"), cache.node("n3").expect("n3")];
+        assert_eq!(scores(&cycle, &nodes), [0, MAX_SCORE, 0], "n3 has no hostname label: lowest score");
     }
 }
