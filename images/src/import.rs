@@ -142,11 +142,9 @@ impl ImageService {
     }
 
     async fn import_wasm(&self, path: &Path, name: &ImageRef) -> Result<ImageRecord> {
-        let module = self.store_file(path, media::WASM_LAYER)?;
-        let config = format!(
-            r#"{{"architecture":"wasm","os":"wasip1","layerDigests":["{}"]}}"#,
-            module.digest
-        );
+        let bytes = std::fs::read(path).map_err(ImageError::io(path))?;
+        let layer = self.store_bytes(&bytes, media::WASM_LAYER)?;
+        let config = crate::wasm::artifact_config(&bytes, &layer.digest).to_string();
         let config_digest = self.blobs.write_bytes(None, config.as_bytes())?;
         let manifest = Manifest {
             schema_version: 2,
@@ -158,16 +156,21 @@ impl ImageService {
                 platform: None,
                 annotations: None,
             },
-            layers: vec![module],
+            layers: vec![layer],
         };
-        let bytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::malformed("manifest", e))?;
-        self.record_import(name.to_string(), manifest, bytes).await
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::malformed("manifest", e))?;
+        self.record_import(name.to_string(), manifest, manifest_bytes).await
     }
 
     /// Stores a file as a blob (hashing it) and describes it.
     fn store_file(&self, path: &Path, media_type: &str) -> Result<Descriptor> {
         let bytes = std::fs::read(path).map_err(ImageError::io(path))?;
-        let digest = self.blobs.write_bytes(None, &bytes)?;
+        self.store_bytes(&bytes, media_type)
+    }
+
+    /// Stores `bytes` as a blob and describes it.
+    fn store_bytes(&self, bytes: &[u8], media_type: &str) -> Result<Descriptor> {
+        let digest = self.blobs.write_bytes(None, bytes)?;
         Ok(Descriptor { media_type: media_type.into(), digest, size: bytes.len() as u64, platform: None, annotations: None })
     }
 

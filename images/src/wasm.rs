@@ -1,8 +1,12 @@
 //! Recognising wasm workloads: OCI wasm artifacts (wasm config media type and/or a wasm layer
 //! media type), and plain images whose single layer holds one `.wasm` file named by the entrypoint.
+//! Both core modules and components count; [`artifact_config`] labels which one an artifact holds.
 
 use std::io::{self, Read};
 use std::path::Path;
+
+use serde_json::json;
+use wasmparser::{Parser, Payload};
 
 use crate::digest::Digest;
 use crate::manifest::{media, Compression, Manifest, RunConfig};
@@ -51,6 +55,46 @@ pub fn single_module_in_layer(blob: impl Read, compression: Compression, entrypo
         module = Some(bytes);
     }
     Ok(module.filter(|bytes| bytes.starts_with(b"\0asm")))
+}
+
+/// The config of a wasm OCI artifact (CNCF TAG Runtime format) holding `bytes` as its one layer:
+/// `os` is `wasip1` for a core module and `wasip2` for a component, which also gets the
+/// `component` object the format requires for it (its top-level imports and exports, and the
+/// `wasi:cli/command` target when it exports `wasi:cli/run`).
+pub fn artifact_config(bytes: &[u8], layer: &Digest) -> serde_json::Value {
+    let mut config = json!({ "architecture": "wasm", "os": "wasip1", "layerDigests": [layer.to_string()] });
+    if Parser::is_component(bytes) {
+        config["os"] = json!("wasip2");
+        config["component"] = component_world(bytes);
+    }
+    config
+}
+
+/// Imports and exports of the outermost component (nested modules and components are skipped).
+/// A section that does not parse ends the listing: the runtime, not the label, judges the binary.
+fn component_world(bytes: &[u8]) -> serde_json::Value {
+    let (mut imports, mut exports) = (Vec::new(), Vec::new());
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { break };
+        match payload {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                imports.extend(reader.into_iter().map_while(Result::ok).map(|i| i.name.name.to_owned()));
+            }
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                exports.extend(reader.into_iter().map_while(Result::ok).map(|e| e.name.name.to_owned()));
+            }
+            _ => {}
+        }
+    }
+    let mut world = json!({ "exports": exports, "imports": imports });
+    let run = exports.iter().find_map(|e| e.strip_prefix("wasi:cli/run@"));
+    if let Some(version) = run {
+        world["target"] = json!(format!("wasi:cli/command@{version}"));
+    }
+    world
 }
 
 impl RunConfig {
@@ -112,6 +156,25 @@ mod tests {
         assert_eq!(single_module_in_layer(&other[..], Compression::None, "/hello.wasm").unwrap(), None);
         let fake = layer(&[("hello.wasm", b"#!/bin/sh")]);
         assert_eq!(single_module_in_layer(&fake[..], Compression::None, "/hello.wasm").unwrap(), None);
+    }
+
+    #[test]
+    fn artifact_configs_label_modules_wasip1_and_components_wasip2_with_their_world() {
+        let layer = Digest::of(b"layer");
+        let module = artifact_config(b"\0asm\x01\0\0\0", &layer);
+        assert_eq!(
+            serde_json::to_string(&module).unwrap(),
+            format!(r#"{{"architecture":"wasm","os":"wasip1","layerDigests":["{layer}"]}}"#),
+            "the same bytes as before components were known, so module digests do not change"
+        );
+        let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wasm/hello-p2.wasm")).unwrap();
+        let component = artifact_config(&sample, &layer);
+        assert_eq!(component["os"], "wasip2");
+        assert_eq!(component["component"]["target"], "wasi:cli/command@0.2.12");
+        assert_eq!(component["component"]["exports"], json!(["wasi:cli/run@0.2.12"]));
+        let imports = component["component"]["imports"].as_array().unwrap();
+        assert!(imports.iter().any(|i| i == "wasi:cli/exit@0.2.12"), "{imports:?}");
+        assert!(imports.iter().all(|i| i.as_str().is_some_and(|i| i.starts_with("wasi:"))), "{imports:?}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `exec -i` with piped stdin (EOF included), `exec -it` on a terminal from
 //! the container's devpts (kubectl refuses a TTY unless its own stdin is a
 //! terminal, so util-linux `script` gives it one), and `attach` to a
-//! container's live output and, with `stdin: true`, to its stdin.
+//! container's live output and, with `stdin: true`, to its stdin (`stdinOnce`
+//! and `tty: true` included); wasm containers refuse attach with a clear error.
 //!
 //! Each test skips (with a printed reason) when the test registry cannot start
 //! and `CI` is unset; see [`TestRegistry::get`].
@@ -148,6 +149,7 @@ fn exec_it_runs_on_a_terminal_of_the_requested_size() {
     assert!(lines.iter().any(|l| l.starts_with("/dev/pts/")), "tty names the container's terminal: {lines:?} {}", stderr(&out));
     assert!(lines.iter().any(|l| l == "37 91"), "stty size reads the client's size: {lines:?}");
     assert_eq!(out.status.code(), Some(5), "the exit code passes through: {lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("Unhandled Error")), "kubectl closes the session cleanly: {lines:?}");
     // Without -t the same command has no terminal.
     let plain = c.server.kubectl(&["exec", "target", "--", "sh", "-c", "tty"]);
     assert_eq!(stdout(&plain).trim(), "not a tty");
@@ -184,19 +186,54 @@ fn attach_i_forwards_stdin_to_the_container() {
 }
 
 #[test]
+fn attach_i_with_stdin_once_closes_the_containers_stdin_at_eof() {
+    let Some(c) = Cluster::start() else { return };
+    c.run_sh("once", "cat; echo stdin closed", "    stdin: true\n    stdinOnce: true\n");
+    let mut attached = c.kubectl_piped("attach -i once -c c");
+    let mut input = attached.stdin.take().expect("stdin piped");
+    input.write_all(b"hello\n").expect("write");
+    drop(input);
+    let seen = read_until(&mut attached, Duration::from_secs(15), |s| s.contains("stdin closed"));
+    let _ = attached.kill();
+    let _ = attached.wait();
+    assert!(seen.contains("hello\nstdin closed"), "cat echoed, then read EOF: {seen:?}");
+    c.server.wait_pod_field("once", "{.status.phase}", "Succeeded", POD_TIMEOUT);
+}
+
+#[test]
 fn attach_it_to_a_tty_container() {
     let Some(c) = Cluster::start() else { return };
     c.run_sh("term", "while read line; do echo got $line; stty size; done", "    stdin: true\n    tty: true\n");
-    let line = format!("stty cols 77 rows 21; (sleep 2; echo ping) | {}", c.kubectl_line("attach -it term -c c"));
+    // script forwards what the test types to kubectl's terminal, and kubectl to the container's.
+    let line = format!("stty cols 77 rows 21; {}", c.kubectl_line("attach -it term -c c"));
     let mut attached = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run script");
-    let seen = read_until(&mut attached, Duration::from_secs(15), |s| s.contains("got ping") && s.contains("21 77"));
+        .expect("run script (util-linux)");
+    let mut input = attached.stdin.take().expect("stdin piped");
+    std::thread::sleep(Duration::from_secs(2));
+    input.write_all(b"ping\r").expect("type");
+    input.flush().expect("flush");
+    let seen = read_until(&mut attached, Duration::from_secs(10), |s| s.contains("got ping") && s.contains("21 77"));
     let _ = attached.kill();
     let _ = attached.wait();
-    assert!(seen.contains("got ping"), "{seen:?}");
+    assert!(seen.contains("got ping"), "the container's terminal got the line: {seen:?}");
+    assert!(seen.contains("21 77"), "and the client's size: {seen:?}");
+}
+
+#[test]
+fn attach_to_a_wasm_container_says_it_is_not_supported() {
+    let server = Server::start_with_samples(&["logger"]);
+    let node = server.node_name();
+    let manifest = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{ name: logger }}\nspec:\n  nodeName: {node}\n  containers:\n  - {{ name: c, image: local/logger:1.0, imagePullPolicy: Never }}\n"
+    );
+    server.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
+    server.wait_pod_field("logger", "{.status.phase}", "Running", POD_TIMEOUT);
+    let out = server.kubectl(&["attach", "logger", "-c", "c"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not supported for wasmtime containers yet"), "{}", stderr(&out));
 }

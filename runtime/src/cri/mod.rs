@@ -91,7 +91,11 @@ pub struct ContainerConfig {
     pub limits: Limits,
     /// The file stdout and stderr are written to, in the CRI log format.
     pub log_path: PathBuf,
+    /// Keep a stdin open for the container's whole life, for `attach -i`.
     pub stdin: bool,
+    /// Close that stdin when the first attach that used it ends (`stdinOnce`).
+    pub stdin_once: bool,
+    /// Run the container's process on a terminal.
     pub tty: bool,
     /// Linux only: uid/gid to run as, capabilities, read-only rootfs...
     pub security: SecurityConfig,

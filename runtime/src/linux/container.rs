@@ -2,6 +2,7 @@
 //! the watcher thread that reaps it, drains its output into the log file and
 //! turns the wait status (and the cgroup's OOM counter) into an exit reason.
 
+use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdout, ExitStatus};
@@ -11,9 +12,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use nix::unistd::Pid;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
+use super::attach::{AttachPoint, Chunk};
 use super::cgroup::Cgroups;
 use super::plan::Identity;
 use super::rootfs::Layer;
@@ -30,6 +33,8 @@ pub struct Container {
     /// The container's cgroup, relative to the runtime's cgroup root.
     pub cgroup: PathBuf,
     pub identity: Identity,
+    /// What `attach` connects to: live output, and stdin when the config asks for it.
+    pub attach: AttachPoint,
     phase: Mutex<Phase>,
     /// Set by `stop_container`, so a signal death reads as stopped, not crashed.
     stop_requested: AtomicBool,
@@ -51,6 +56,7 @@ impl Container {
             layer,
             cgroup,
             identity,
+            attach: AttachPoint::default(),
             phase: Mutex::new(Phase::Created),
             stop_requested: AtomicBool::new(false),
             exited: watch::Sender::new(None),
@@ -95,10 +101,13 @@ impl Container {
     }
 
     /// Watches a started process until it exits: log pumps, reaping, the final state.
-    pub fn watch(self: &Arc<Self>, mut child: Child, log: LogWriter, cgroups: Arc<dyn Cgroups>) {
+    /// `terminal` is a `tty` container's master: its output is the container's stdout.
+    pub fn watch(self: &Arc<Self>, mut child: Child, terminal: Option<File>, log: LogWriter, cgroups: Arc<dyn Cgroups>) {
+        let publisher = self.attach.publisher();
         let pumps = [
-            child.stdout.take().map(|out| pump::<ChildStdout>(out, log.clone(), LogStream::Stdout)),
-            child.stderr.take().map(|err| pump::<ChildStderr>(err, log.clone(), LogStream::Stderr)),
+            child.stdout.take().map(|out| pump::<ChildStdout>(out, log.clone(), publisher.clone(), LogStream::Stdout)),
+            child.stderr.take().map(|err| pump::<ChildStderr>(err, log.clone(), publisher.clone(), LogStream::Stderr)),
+            terminal.map(|master| pump::<File>(master, log.clone(), publisher, LogStream::Stdout)),
         ];
         let container = Arc::clone(self);
         thread::spawn(move || {
@@ -108,6 +117,7 @@ impl Container {
                 let _ = pump.join();
             }
             let _ = log.close();
+            container.attach.close_stdin();
             let oom_killed = cgroups.oom_kills(&container.cgroup) > 0;
             let message = status.as_ref().err().map(|e| format!("waiting for the container: {e}"));
             let (code, reason) = match status {
@@ -125,8 +135,9 @@ impl Container {
     }
 }
 
-/// Copies one output stream into the log until the write ends close.
-fn pump<R: Read + Send + 'static>(mut source: R, log: LogWriter, stream: LogStream) -> JoinHandle<()> {
+/// Copies one output stream into the log, and to attached clients, until the write ends
+/// close (a terminal master reads EIO then).
+fn pump<R: Read + Send + 'static>(mut source: R, log: LogWriter, attached: broadcast::Sender<Chunk>, stream: LogStream) -> JoinHandle<()> {
     thread::spawn(move || {
         let mut buf = vec![0u8; 32 * 1024];
         loop {
@@ -136,6 +147,8 @@ fn pump<R: Read + Send + 'static>(mut source: R, log: LogWriter, stream: LogStre
                     if log.write(stream, &buf[..n]).is_err() {
                         break;
                     }
+                    // No receiver (nobody attached) is the common case, not an error.
+                    let _ = attached.send((stream, Bytes::copy_from_slice(&buf[..n])));
                 }
             }
         }

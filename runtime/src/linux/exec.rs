@@ -6,9 +6,10 @@
 //! runtime bridges to the caller (resizes included).
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -18,7 +19,7 @@ use super::cgroup::Cgroups;
 use super::container::Container;
 use super::error::LinuxError;
 use super::plan::exec_steps;
-use super::pty::{open_in_container, Pty};
+use super::pty::{open_in_container, set_size, Pty};
 use super::spawn::{launch, Launch, PidNamespace};
 use super::streams::{copy_out, slave_stdio, Input, Output, Streams, Terminal};
 use crate::cri::ExecIo;
@@ -30,6 +31,9 @@ const JOINED: [(&str, CloneFlags); 4] = [
     ("uts", CloneFlags::CLONE_NEWUTS),
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
+
+/// How long an exec with a terminal waits for the client's first terminal size.
+const FIRST_SIZE_WAIT: Duration = Duration::from_millis(500);
 
 fn open(path: PathBuf, write: bool) -> Result<File, LinuxError> {
     std::fs::OpenOptions::new().read(!write).write(write).open(&path).map_err(|e| LinuxError::io("opening", &path, e))
@@ -47,8 +51,15 @@ pub async fn exec_in(container: &Container, pid: Pid, cgroups: &dyn Cgroups, arg
     let working_dir = container.config.working_dir.clone().unwrap_or_else(|| "/".into());
     let steps = exec_steps(&procs, &namespaces, container.identity, &working_dir)?;
 
-    let ExecIo { stdin, stdout, stderr, tty, resize } = io;
+    let ExecIo { stdin, stdout, stderr, tty, mut resize } = io;
     let terminal = if tty { Some(open_in_container(pid, container.identity.uid, container.identity.gid)?) } else { None };
+    if let (Some(pty), Some(sizes)) = (&terminal, resize.as_mut()) {
+        // kubectl sends its terminal's size right after connecting: a process started before
+        // that would see a 0x0 terminal, so give the first size a moment to arrive.
+        if let Ok(Some(size)) = tokio::time::timeout(FIRST_SIZE_WAIT, sizes.recv()).await {
+            let _ = set_size(pty.master.as_fd(), size);
+        }
+    }
     let piped = |wanted: bool| if wanted { Stdio::piped() } else { Stdio::null() };
     let (child_stdin, child_stdout, child_stderr) = match &terminal {
         // The terminal is all three: its output reaches the client as stdout, as under kubelet.
@@ -78,11 +89,18 @@ pub async fn exec_in(container: &Container, pid: Pid, cgroups: &dyn Cgroups, arg
         Some(Pty { master, slave }) => {
             // Only the child may hold the slave, so that the master reads EOF once it is gone.
             drop(slave);
-            Terminal::new(master)
-                .and_then(|terminal| terminal.connect(stdin, stdout, resize))
-                .map_err(|e| LinuxError::io("connecting the terminal of", &ns("pid"), e))?
+            Terminal::new(master).connect(stdin, stdout, resize)
         }
-        None => pipe_streams(&mut child, stdin, stdout, stderr).map_err(|e| LinuxError::io("piping stdin", &ns("pid"), e))?,
+        None => pipe_streams(&mut child, stdin, stdout, stderr),
+    };
+    let streams = match streams {
+        Ok(streams) => streams,
+        Err(err) => {
+            // Nobody could talk to it: do not leave it running in the container.
+            let _ = child.kill();
+            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+            return Err(LinuxError::io("connecting the streams of an exec in", &ns("pid"), err));
+        }
     };
 
     let status = tokio::task::spawn_blocking(move || child.wait())

@@ -17,6 +17,7 @@
 // each block says why it is sound.
 #![allow(unsafe_code)]
 
+mod attach;
 mod caps;
 mod cgroup;
 mod container;

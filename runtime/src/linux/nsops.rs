@@ -314,6 +314,17 @@ mod tests {
     }
 
     #[test]
+    fn a_terminal_step_takes_the_terminal_and_names_itself_on_failure() {
+        let plan = [Step::ControllingTerminal, Step::Chdir(c"/".into())];
+        let mut log = CallLog::default();
+        run_steps(&mut log, &plan).expect("replays");
+        assert_eq!(log.calls, ["tty ", "chdir /"]);
+        let mut failing = CallLog { fail_at: Some("tty"), ..CallLog::default() };
+        let failure = run_steps(&mut failing, &plan).expect_err("fails");
+        assert_eq!(plan[failure.index].describe(), "taking the terminal as controlling terminal");
+    }
+
+    #[test]
     fn failure_reports_round_trip() {
         let failure = StepFailure { index: 17, errno: Errno::ENOENT };
         let mut message = [0u8; 8];

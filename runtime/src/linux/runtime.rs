@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +24,10 @@ use super::exec::exec_in;
 use super::options::LinuxOptions;
 use super::plan::{container_steps, Bind, ContainerPlan, Identity};
 use super::rootfs::Layer;
+use super::pty::{open_on_host, Pty};
 use super::sandbox::{write_etc_files, Holder};
 use super::spawn::{launch, Launch, PidNamespace};
+use super::streams::{slave_stdio, Terminal};
 use crate::cri::{
     ContainerConfig, ContainerId, ContainerRuntime, ContainerState, ContainerStats, CriError, ExecIo, ImageContent,
     SandboxConfig, SandboxId,
@@ -151,8 +153,14 @@ fn open_all(paths: impl IntoIterator<Item = PathBuf>, write: bool) -> Result<Vec
         .collect()
 }
 
+/// A started container process, with the master of its terminal when it has one.
+struct Started {
+    child: std::process::Child,
+    terminal: Option<OwnedFd>,
+}
+
 /// Everything a container start needs, prepared off the async threads.
-fn start_process(sandbox: &Sandbox, container: &Container, cgroups: &dyn Cgroups) -> Result<std::process::Child, LinuxError> {
+fn start_process(sandbox: &Sandbox, container: &Container, cgroups: &dyn Cgroups) -> Result<Started, LinuxError> {
     let config = &container.config;
     let cgroup_files = open_all(cgroups.procs_files(&container.cgroup), true)?;
     let ns_paths = sandbox.holder.namespace_files();
@@ -177,19 +185,50 @@ fn start_process(sandbox: &Sandbox, container: &Container, cgroups: &dyn Cgroups
         identity: container.identity,
         working_dir: config.working_dir.as_deref().unwrap_or("/"),
     })?;
+    // A tty container's terminal comes from the host's devpts: its own devpts does not exist yet.
+    let terminal = if config.tty { Some(open_on_host()?) } else { None };
+    let (stdin, stdout, stderr) = match &terminal {
+        Some(pty) => (slave_stdio(&pty.slave)?, slave_stdio(&pty.slave)?, slave_stdio(&pty.slave)?),
+        // stdin stays a pipe for the container's whole life, for `attach -i`.
+        None => (if config.stdin { Stdio::piped() } else { Stdio::null() }, Stdio::piped(), Stdio::piped()),
+    };
     let child = launch(Launch {
         argv: config.argv.clone(),
         env: config.env.clone(),
         steps,
         pid_namespace: PidNamespace::New,
-        stdin: Stdio::null(),
-        stdout: Stdio::piped(),
-        stderr: Stdio::piped(),
-        controlling_terminal: false,
+        stdin,
+        stdout,
+        stderr,
+        controlling_terminal: terminal.is_some(),
     });
     // The fds the steps name stay open until the child has exec'd or failed.
     drop((cgroup_files, ns_files));
-    child
+    // Only the container may hold the slave, so that the master reads EOF once it has exited.
+    Ok(Started { child: child?, terminal: terminal.map(|Pty { master, .. }| master) })
+}
+
+/// Hands the runtime's ends of a started container's stdio to its log pumps and attach point.
+fn connect_stdio(container: &Arc<Container>, started: Started, log: LogWriter, cgroups: Arc<dyn Cgroups>) -> Result<(), LinuxError> {
+    let Started { mut child, terminal } = started;
+    let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| LinuxError::io("duplicating", Path::new("the container's terminal"), e));
+    let terminal_output = match terminal {
+        Some(master) => {
+            let output = File::from(dup(&master)?);
+            if container.config.stdin {
+                container.attach.keep_stdin(File::from(dup(&master)?), Some(Terminal::new(master)), container.config.stdin_once);
+            }
+            Some(output)
+        }
+        None => {
+            if let Some(stdin) = child.stdin.take() {
+                container.attach.keep_stdin(File::from(OwnedFd::from(stdin)), None, container.config.stdin_once);
+            }
+            None
+        }
+    };
+    container.watch(child, terminal_output, log, cgroups);
+    Ok(())
 }
 
 #[async_trait]
@@ -309,19 +348,18 @@ impl ContainerRuntime for LinuxRuntime {
         let child = tokio::task::spawn_blocking(move || start_process(&sandbox, &task_container, cgroups.as_ref()))
             .await
             .map_err(blocking_error)?;
-        let child = match child {
-            Ok(child) => child,
+        let started = match child {
+            Ok(started) => started,
             Err(err) => {
                 let _ = log.close();
                 return Err(err.into());
             }
         };
-        let pid = Pid::from_raw(child.id() as i32);
+        let pid = Pid::from_raw(started.child.id() as i32);
         if !container.mark_running(pid) {
             return Err(CriError::FailedPrecondition(format!("container {} was started twice at once", id.0)));
         }
-        container.watch(child, log, Arc::clone(&self.cgroups));
-        Ok(())
+        Ok(connect_stdio(&container, started, log, Arc::clone(&self.cgroups))?)
     }
 
     async fn stop_container(&self, id: &ContainerId, grace: Duration) -> Result<(), CriError> {
@@ -371,6 +409,18 @@ impl ContainerRuntime for LinuxRuntime {
             return Err(CriError::InvalidConfig("exec needs a command".into()));
         }
         Ok(exec_in(&container, pid, self.cgroups.as_ref(), argv, io).await?)
+    }
+
+    async fn attach(&self, id: &ContainerId, io: ExecIo) -> Result<(), CriError> {
+        let container = self.container(id)?;
+        if !matches!(container.phase(), Phase::Running { .. }) {
+            return Err(CriError::FailedPrecondition(format!("container {} is not running", id.0)));
+        }
+        container
+            .attach
+            .attach(io, container.subscribe())
+            .await
+            .map_err(|e| CriError::Io { context: format!("attaching to container {}", id.0), source: e })
     }
 
     async fn stats(&self, id: &ContainerId) -> Result<ContainerStats, CriError> {

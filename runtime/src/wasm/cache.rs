@@ -25,13 +25,16 @@ pub struct CacheCounters {
     pub compiles: u64,
 }
 
+/// A program is linked per Engine: the Engine's metering and the image digest.
+type Key = (Metering, String);
+
 pub struct ProgramCache {
     /// `None`: no disk cache (benchmarks of compilation).
     dir: Option<PathBuf>,
-    ready: Mutex<HashMap<(Metering, String), Program>>,
+    ready: Mutex<HashMap<Key, Program>>,
     /// One lock per program being prepared: a burst of pods of a new image
     /// compiles it once, the others wait for that compile instead of repeating it.
-    inflight: Mutex<HashMap<(Metering, String), Arc<tokio::sync::Mutex<()>>>>,
+    inflight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
     memory_hits: AtomicU64,
     disk_hits: AtomicU64,
     compiles: AtomicU64,
@@ -122,7 +125,7 @@ impl ProgramCache {
         Ok(compiled)
     }
 
-    fn ready(&self) -> MutexGuard<'_, HashMap<(Metering, String), Program>> {
+    fn ready(&self) -> MutexGuard<'_, HashMap<Key, Program>> {
         self.ready.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

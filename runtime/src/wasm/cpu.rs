@@ -19,8 +19,8 @@ use tokio::time::{sleep_until, Instant, Sleep};
 /// The accounting period, as the CFS default `cpu.cfs_period_us` = 100 ms.
 pub const PERIOD: Duration = Duration::from_millis(100);
 
-/// A WASI preview 1 guest runs on one thread, so it can never use more than one core:
-/// limits from here up need no throttling, which would only add pauses.
+/// A WASI guest (preview 1 module or preview 2 component) runs on one thread, so it can never
+/// use more than one core: limits from here up need no throttling, which would only add pauses.
 pub const UNTHROTTLED_MILLIS: u64 = 1000;
 
 /// CPU time consumed by the calling thread, in nanoseconds.

@@ -46,10 +46,11 @@ const ASYNC_STACK: usize = 1 << 20;
 const MAX_WASM_STACK: usize = 512 << 10;
 
 /// Core instances one component takes from the pool: a preview 1 program wrapped as a component
-/// instantiates its module, the adapter and the adapter's shim and fixup modules. Core instance
-/// slots are only counted (not reserved), so a generous share costs nothing.
+/// instantiates its module, the adapter and the adapter's shim and fixup modules (4 for
+/// hello-p2, checked by a test in `program`). Core instance slots are only counted, not reserved.
 const CORE_INSTANCES_PER_SLOT: u32 = 4;
-/// Tables one component holds: its module's and the shim's indirect-call table.
+/// Tables such a component holds: its module's and the shim's indirect-call table. Table slots
+/// are reserved address space in one mapping, not a map each.
 const TABLES_PER_SLOT: u32 = 2;
 
 pub fn engine_config(flavor: EngineFlavor) -> Config {

@@ -2,8 +2,9 @@
 //!
 //! | how it ended | code | reason |
 //! | --- | --- | --- |
-//! | `_start` returned, or `proc_exit(0)` | 0 | Completed |
-//! | `proc_exit(n)`, n ≠ 0 | n | Error |
+//! | `_start` or `wasi:cli/run` returned (ok), or `proc_exit(0)` | 0 | Completed |
+//! | `proc_exit(n)` or `wasi:cli/exit.exit-with-code(n)`, n ≠ 0 | n | Error |
+//! | `wasi:cli/run` returned err, or `wasi:cli/exit.exit(err)` (WASI 0.2 carries no code) | 1 | Error |
 //! | the memory limiter refused a growth, then the guest trapped or exited ≠ 0 | 137 | OOMKilled |
 //! | fuel ran out | 137 | FuelExhausted |
 //! | stopped by the runtime | 137 | Killed |

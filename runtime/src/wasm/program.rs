@@ -98,16 +98,94 @@ impl Program {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use wasmtime::Trap;
+    use wasmtime_wasi::I32Exit;
+
     use super::*;
+    use crate::wasm::cpu::Metered;
+    use crate::wasm::engine::{start_epoch_ticker, EngineFlavor};
+
+    /// A command component whose `run` does `BODY` (core wasm returning the result's
+    /// discriminant: 0 ok, 1 err), with `exit-with-code` of `wasi:cli/exit` imported as `$exit`.
+    fn command(body: &str) -> Vec<u8> {
+        let wat = format!(
+            r#"(component
+                (import "wasi:cli/exit@0.2.12" (instance $cli_exit (export "exit-with-code" (func (param "status-code" u8)))))
+                (core func $exit (canon lower (func $cli_exit "exit-with-code")))
+                (core module $m
+                    (import "host" "exit" (func $exit (param i32)))
+                    (func (export "run") (result i32) {body}))
+                (core instance $host (export "exit" (func $exit)))
+                (core instance $i (instantiate $m (with "host" (instance $host))))
+                (func $run (result (result)) (canon lift (core func $i "run")))
+                (instance $run_instance (export "run" (func $run)))
+                (export "wasi:cli/run@0.2.0" (instance $run_instance)))"#
+        );
+        wat::parse_str(wat).expect("valid component")
+    }
+
+    async fn run(bytes: &[u8], flavor: EngineFlavor, limits: Limits) -> wasmtime::Result<()> {
+        let kit = EngineKit::new(flavor).expect("engine");
+        let compiled = Compiled::compile(&kit.engine, bytes).expect("compile");
+        let program = Program::link(&kit, &compiled).expect("link");
+        assert_eq!(program.kind(), ProgramKind::Component);
+        program.run(WasiCtxBuilder::new(), limits, Arc::new(Meters::default())).await
+    }
+
+    fn sample() -> Vec<u8> {
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wasm/hello-p2.wasm")).expect("sample")
+    }
+
+    const PLAIN: EngineFlavor = EngineFlavor { epochs: true, fuel: false, pool_slots: None };
 
     #[test]
     fn tells_components_from_core_modules_by_the_preamble() {
         assert_eq!(ProgramKind::detect(b"\0asm\x01\0\0\0").ok(), Some(ProgramKind::Module));
         assert_eq!(ProgramKind::detect(b"\0asm\x0d\0\x01\0more").ok(), Some(ProgramKind::Component));
-        let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/wasm/hello-p2.wasm")).expect("sample");
-        assert_eq!(ProgramKind::detect(&sample).ok(), Some(ProgramKind::Component));
+        assert_eq!(ProgramKind::detect(&sample()).ok(), Some(ProgramKind::Component));
         for bad in [&b"\0asm"[..], b"(module)", b"\0asm\x01\0\x02\0"] {
             assert!(matches!(ProgramKind::detect(bad), Err(WasmError::Compile(_))), "{bad:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn run_ok_err_and_exit_with_code() {
+        assert!(run(&command("i32.const 0"), PLAIN, Limits::default()).await.is_ok());
+        let failed = run(&command("i32.const 1"), PLAIN, Limits::default()).await.expect_err("run returned err");
+        assert_eq!(failed.downcast_ref::<I32Exit>().map(|e| e.0), Some(1));
+        let exited = run(&command("i32.const 7 call $exit i32.const 0"), PLAIN, Limits::default()).await.expect_err("exit");
+        assert_eq!(exited.downcast_ref::<I32Exit>().map(|e| e.0), Some(7));
+    }
+
+    #[tokio::test]
+    async fn the_sample_component_fits_in_one_pool_slot() {
+        let pooled = EngineFlavor { epochs: true, fuel: false, pool_slots: Some(1) };
+        run(&sample(), pooled, Limits::default()).await.expect("hello-p2 runs in one slot's core instances and tables");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_spinning_component_yields_at_epoch_ticks_so_it_is_throttled_and_dropped() {
+        let kit = EngineKit::new(PLAIN).expect("engine");
+        start_epoch_ticker(&[&kit.engine]).expect("ticker");
+        let compiled = Compiled::compile(&kit.engine, &command("(loop br 0) i32.const 0")).expect("compile");
+        let program = Program::link(&kit, &compiled).expect("link");
+        let used = Arc::new(AtomicU64::new(0));
+        let run = Metered::new(program.run(WasiCtxBuilder::new(), Limits::default(), Arc::new(Meters::default())), Some(200), used.clone());
+        let wall = Duration::from_millis(600);
+        // Only a guest that yields lets the timeout fire; then the instance is dropped.
+        assert!(tokio::time::timeout(wall, run).await.is_err(), "the loop never ends by itself");
+        let share = used.load(Ordering::Relaxed) as f64 / wall.as_nanos() as f64;
+        assert!((0.05..=0.3).contains(&share), "a 200m limit used {share:.3} of a core");
+    }
+
+    #[tokio::test]
+    async fn fuel_ends_a_spinning_component_on_a_pooled_engine() {
+        let fuel = EngineFlavor { epochs: true, fuel: true, pool_slots: Some(1) };
+        let limits = Limits { fuel: Some(1_000_000), ..Limits::default() };
+        let spun = run(&command("(loop br 0) i32.const 0"), fuel, limits).await.expect_err("out of fuel");
+        assert_eq!(spun.downcast_ref::<Trap>(), Some(&Trap::OutOfFuel));
     }
 }

@@ -58,6 +58,7 @@ impl Fixture {
             limits: Limits::default(),
             log_path: self.logs.join(name).join("0.log"),
             stdin: false,
+            stdin_once: false,
             tty: false,
             security: SecurityConfig::default(),
         }

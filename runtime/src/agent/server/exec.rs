@@ -23,6 +23,8 @@ const STDERR: u8 = 2;
 const STATUS: u8 = 3;
 const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
+/// How long the client may take to close the connection after the final status.
+const CLIENT_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What the client asked for.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -187,9 +189,9 @@ where
         tty: request.tty,
         resize: resize_rx,
     };
-    let result = tokio::select! {
-        result = run(io, request.command) => result,
-        _ = &mut reader => Err("the client went away".to_string()),
+    let (result, client_left) = tokio::select! {
+        result = run(io, request.command) => (result, false),
+        _ = &mut reader => (Err("the client went away".to_string()), true),
     };
     for pump in pumps {
         let _ = pump.await;
@@ -197,6 +199,11 @@ where
     let mut status = vec![STATUS];
     status.extend(exit_status(result).to_string().into_bytes());
     let _ = out_tx.send(Message::Binary(Bytes::from(status))).await;
+    if !client_left {
+        // kubectl closes the connection itself once it has read the status; closing first
+        // races its last stdin or resize writes, which it then reports as "close sent" errors.
+        let _ = tokio::time::timeout(CLIENT_CLOSE_GRACE, &mut reader).await;
+    }
     drop(out_tx);
     reader.abort();
     let _ = sender.await;

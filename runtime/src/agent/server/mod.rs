@@ -1,9 +1,10 @@
 //! The agent's own HTTPS server, which the API server calls for what only the
-//! node can do: `pods/log` and `pods/exec` (proxied with kubectl's query
+//! node can do: `pods/log`, `pods/exec` and `pods/attach` (proxied with kubectl's query
 //! strings unchanged), plus `/healthz`. Every request must present the
 //! agent's bearer token; the certificate is self-signed and pinned by the API
 //! server through the Node annotation.
 
+pub mod attach;
 pub mod exec;
 pub mod logs;
 pub mod tls;
@@ -61,6 +62,7 @@ pub fn app(state: AgentState) -> Router {
     Router::new()
         .route("/containerLogs/{namespace}/{pod}/{container}", get(logs::container_logs))
         .route("/exec/{namespace}/{pod}/{container}", get(exec::exec))
+        .route("/attach/{namespace}/{pod}/{container}", get(attach::attach))
         .route("/healthz", get(|| async { "ok" }))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)

@@ -50,11 +50,8 @@ fn is_tmpfs_mount(dir: &Path) -> bool {
     tmpfs_mounts_under(dir).iter().any(|m| m == dir)
 }
 
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn unescapes_mount_paths() {
         assert_eq!(crate::mounts::unescape(r"/data/my\040dir"), "/data/my dir");

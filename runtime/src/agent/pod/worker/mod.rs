@@ -539,6 +539,7 @@ impl PodWorker {
             limits,
             log_path,
             stdin: container.stdin == Some(true),
+            stdin_once: container.stdin_once == Some(true),
             tty: container.tty == Some(true),
             security: crate::cri::SecurityConfig {
                 run_as_user: security.and_then(|s| s.run_as_user).and_then(|u| u32::try_from(u).ok()),
