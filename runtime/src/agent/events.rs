@@ -41,14 +41,19 @@ impl Recorder {
     }
 
     /// Records `reason` about `pod` (and, when given, one of its containers).
-    pub async fn record(&self, pod: &Pod, container: Option<&str>, kind: EventType, reason: &str, message: String) {
+    /// Returns at once: the Event is written in the background, so a pod's
+    /// start never waits for the API round trips of its Pulled/Created/Started.
+    pub fn record(&self, pod: &Pod, container: Option<&str>, kind: EventType, reason: &str, message: String) {
         let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
         let event = build_event(pod, container, kind, reason, message, &self.node, seq, Timestamp::now());
         let namespace = event.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let events: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        if let Err(err) = events.create(&PostParams::default(), &event).await {
-            tracing::warn!(reason, error = %err, "could not record an Event");
-        }
+        let reason = reason.to_string();
+        tokio::spawn(async move {
+            if let Err(err) = events.create(&PostParams::default(), &event).await {
+                tracing::warn!(reason, error = %err, "could not record an Event");
+            }
+        });
     }
 }
 

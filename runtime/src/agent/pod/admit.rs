@@ -98,14 +98,14 @@ async fn pull_one(
     let will_pull = policy == PullPolicy::Always || (!present && policy == PullPolicy::IfNotPresent);
     let started = Instant::now();
     if will_pull {
-        ctx.recorder.record(pod, Some(container), EventType::Normal, "Pulling", format!("Pulling image {image_name:?}")).await;
+        ctx.recorder.record(pod, Some(container), EventType::Normal, "Pulling", format!("Pulling image {image_name:?}"));
     }
     let local = match ctx.images.ensure(&reference, policy, keys, &Silent).await {
         Ok(local) => local,
         Err(err) => {
             let reason = PullFailureReason::of(&err);
             let message = format!("Failed to pull image {image_name:?}: {err}");
-            ctx.recorder.record(pod, Some(container), EventType::Warning, "Failed", message.clone()).await;
+            ctx.recorder.record(pod, Some(container), EventType::Warning, "Failed", message.clone());
             return Err(fail(reason, message));
         }
     };
@@ -114,7 +114,7 @@ async fn pull_one(
     } else {
         format!("Container image {image_name:?} already present on machine")
     };
-    ctx.recorder.record(pod, Some(container), EventType::Normal, "Pulled", message).await;
+    ctx.recorder.record(pod, Some(container), EventType::Normal, "Pulled", message);
     let content = match &local.content {
         Content::Wasm { module } => {
             let bytes = ctx.images.module_bytes(module).map_err(|e| fail(PullFailureReason::ErrImagePull, e.to_string()))?;

@@ -54,10 +54,10 @@ impl PodWorker {
         }
         if reason == ExitReason::OomKilled {
             let message = format!("Memory limit reached: container {name} was OOM-killed");
-            self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "OOMKilling", message).await;
+            self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "OOMKilling", message);
         }
         if let Some(message) = backoff_message {
-            self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "BackOff", message).await;
+            self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "BackOff", message);
         }
         self.register_live();
     }
@@ -71,9 +71,9 @@ impl PodWorker {
             (ProbeKind::Liveness, true) => {}
             (kind @ (ProbeKind::Startup | ProbeKind::Liveness), false) => {
                 let message = format!("{} probe failed: {}", kind.as_str(), verdict.message);
-                self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "Unhealthy", message).await;
+                self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "Unhealthy", message);
                 let killing = format!("Container {name} failed {} probe, will be restarted", kind.as_str().to_lowercase());
-                self.ctx.recorder.record(&self.pod, Some(&name), EventType::Normal, "Killing", killing).await;
+                self.ctx.recorder.record(&self.pod, Some(&name), EventType::Normal, "Killing", killing);
                 if let Some(runtime) = self.admitted.as_ref().map(|a| a.runtime.clone()) {
                     let grace = self.grace_period();
                     if let Err(err) = runtime.stop_container(&verdict.id, grace).await {
@@ -84,7 +84,7 @@ impl PodWorker {
         }
         if verdict.kind == ProbeKind::Readiness && !verdict.healthy {
             let message = format!("Readiness probe failed: {}", verdict.message);
-            self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "Unhealthy", message).await;
+            self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "Unhealthy", message);
         }
     }
 
@@ -104,7 +104,7 @@ impl PodWorker {
         let running: Vec<(String, ContainerId)> =
             self.slots.iter().filter_map(|s| s.record.id.clone().map(|id| (s.record.name.clone(), id))).collect();
         for (name, _) in &running {
-            self.ctx.recorder.record(&self.pod, Some(name), EventType::Normal, "Killing", format!("Stopping container {name}")).await;
+            self.ctx.recorder.record(&self.pod, Some(name), EventType::Normal, "Killing", format!("Stopping container {name}"));
         }
         let stops = running.iter().map(|(_, id)| runtime.stop_container(id, grace));
         for result in futures::future::join_all(stops).await {

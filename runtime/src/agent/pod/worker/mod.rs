@@ -274,14 +274,19 @@ impl PodWorker {
             if self.deadline().is_some_and(|d| d <= Instant::now()) {
                 let seconds = self.pod.spec.as_ref().and_then(|s| s.active_deadline_seconds).unwrap_or_default();
                 let message = format!("Pod was active on the node longer than the specified deadline of {seconds}s");
-                self.ctx.recorder.record(&self.pod, None, EventType::Normal, "DeadlineExceeded", message.clone()).await;
+                self.ctx.recorder.record(&self.pod, None, EventType::Normal, "DeadlineExceeded", message.clone());
                 self.failure = Some(PodFailure { reason: "DeadlineExceeded".into(), message });
                 self.stop_all(Duration::ZERO).await;
-            } else if self.sandbox.is_none() {
-                self.admit_pod().await;
             } else {
-                self.sync_volumes().await;
-                self.start_due().await;
+                // Admission and the first start in one pass: no status write and
+                // watch round trip between creating the sandbox and starting.
+                if self.sandbox.is_none() {
+                    self.admit_pod().await;
+                }
+                if self.sandbox.is_some() {
+                    self.sync_volumes().await;
+                    self.start_due().await;
+                }
             }
         }
         if !self.sandbox_stopped && (self.failure.is_some() || self.finished()) && self.nothing_running() {
@@ -317,7 +322,7 @@ impl PodWorker {
                 let delay = self.admit_backoff.next_delay(Duration::ZERO).max(Duration::from_secs(1));
                 self.next_admit = Some(Instant::now() + delay);
                 if matches!(err, AdmitError::NoRuntime(_)) {
-                    self.ctx.recorder.record(&self.pod, None, EventType::Warning, "FailedCreatePodSandBox", err.to_string()).await;
+                    self.ctx.recorder.record(&self.pod, None, EventType::Warning, "FailedCreatePodSandBox", err.to_string());
                 }
                 for slot in &mut self.slots {
                     if container.as_ref().is_none_or(|c| *c == slot.record.name) {
@@ -345,7 +350,7 @@ impl PodWorker {
             Ok(volumes) => volumes,
             Err(err) => {
                 self.next_admit = Some(Instant::now() + Duration::from_secs(2));
-                self.ctx.recorder.record(&self.pod, None, EventType::Warning, "FailedMount", err.to_string()).await;
+                self.ctx.recorder.record(&self.pod, None, EventType::Warning, "FailedMount", err.to_string());
                 return;
             }
         };
@@ -376,7 +381,7 @@ impl PodWorker {
             Err(err) => {
                 self.next_admit = Some(Instant::now() + Duration::from_secs(2));
                 let message = format!("Failed to create pod sandbox: {err}");
-                self.ctx.recorder.record(&self.pod, None, EventType::Warning, "FailedCreatePodSandBox", message).await;
+                self.ctx.recorder.record(&self.pod, None, EventType::Warning, "FailedCreatePodSandBox", message);
             }
         }
     }
@@ -440,7 +445,7 @@ impl PodWorker {
                 slot.record.state = Observed::Waiting { reason: "CreateContainerConfigError".into(), message: Some(message.clone()) };
                 slot.not_before = Some(Instant::now() + Duration::from_secs(2));
                 let event = format!("Error: {message}");
-                self.ctx.recorder.record(&self.pod, Some(&spec.name), EventType::Warning, "Failed", event).await;
+                self.ctx.recorder.record(&self.pod, Some(&spec.name), EventType::Warning, "Failed", event);
                 return;
             }
         };
@@ -454,12 +459,12 @@ impl PodWorker {
             }
             Err(err) => return self.start_failed(index, "CreateContainerError", err.to_string()).await,
         };
-        self.ctx.recorder.record(&self.pod, Some(&spec.name), EventType::Normal, "Created", format!("Created container {}", spec.name)).await;
+        self.ctx.recorder.record(&self.pod, Some(&spec.name), EventType::Normal, "Created", format!("Created container {}", spec.name));
         if let Err(err) = runtime.start_container(&id).await {
             let _ = runtime.remove_container(&id).await;
             return self.start_failed(index, "RunContainerError", err.to_string()).await;
         }
-        self.ctx.recorder.record(&self.pod, Some(&spec.name), EventType::Normal, "Started", format!("Started container {}", spec.name)).await;
+        self.ctx.recorder.record(&self.pod, Some(&spec.name), EventType::Normal, "Started", format!("Started container {}", spec.name));
 
         let slot = &mut self.slots[index];
         if let Observed::Terminated(previous) = &slot.record.state {
@@ -503,7 +508,7 @@ impl PodWorker {
         slot.not_before = Some(Instant::now() + delay);
         slot.record.state = Observed::Waiting { reason: reason.into(), message: Some(message.clone()) };
         let name = slot.record.name.clone();
-        self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "Failed", format!("Error: {message}")).await;
+        self.ctx.recorder.record(&self.pod, Some(&name), EventType::Warning, "Failed", format!("Error: {message}"));
     }
 
     /// Everything the runtime needs for one run of `container`; the error is the waiting message.
