@@ -27,3 +27,4 @@ mod jobs;
 mod daemonsets;
 mod linux_exec_tty;
 mod samples;
+mod leader_election;
