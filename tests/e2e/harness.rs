@@ -24,10 +24,23 @@ pub struct Server {
 impl Server {
     /// A fresh server with an empty data dir.
     pub fn start() -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: false, insecure_registries: Vec::new(), extra_flags: Vec::new() };
+        let mut s = Server::unstarted(false);
         s.launch("127.0.0.1:0");
         s
+    }
+
+    /// A server over a fresh data dir, not started yet.
+    fn unstarted(with_agent: bool) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Server {
+            child: None,
+            dir,
+            url: String::new(),
+            token: String::new(),
+            with_agent,
+            insecure_registries: Vec::new(),
+            extra_flags: Vec::new(),
+        }
     }
 
     /// A fresh server with its embedded node agent, whose image store already holds the
@@ -39,16 +52,8 @@ impl Server {
     /// Like [`Server::start_with_agent`] (embedded node or not: `with_agent`), with more
     /// `wasmkube server` flags such as `--node-monitor-grace-period 6`.
     pub fn start_with_flags(with_agent: bool, flags: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server {
-            child: None,
-            dir,
-            url: String::new(),
-            token: String::new(),
-            with_agent,
-            insecure_registries: Vec::new(),
-            extra_flags: flags.iter().map(|f| f.to_string()).collect(),
-        };
+        let mut s = Server::unstarted(with_agent);
+        s.extra_flags = flags.iter().map(|f| f.to_string()).collect();
         if with_agent {
             import_samples(&s.data_dir(), DEFAULT_SAMPLES);
         }
@@ -284,8 +289,7 @@ impl Server {
     /// sample modules (`samples/wasm/<name>.wasm`) as `local/<name>:1.0`; for samples that
     /// [`Server::start_with_agent`] does not import (burner, loop).
     pub fn start_with_samples(names: &[&str]) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server { child: None, dir, url: String::new(), token: String::new(), with_agent: true, insecure_registries: Vec::new(), extra_flags: Vec::new() };
+        let mut s = Server::unstarted(true);
         import_samples(&s.data_dir(), names);
         s.launch("127.0.0.1:0");
         s
@@ -407,16 +411,8 @@ impl TestRegistry {
 impl Server {
     /// A fresh server with its embedded node agent that pulls from `registry` over plain HTTP.
     pub fn start_with_registry(registry: &TestRegistry) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = Server {
-            child: None,
-            dir,
-            url: String::new(),
-            token: String::new(),
-            with_agent: true,
-            insecure_registries: vec![registry.addr.clone()],
-            extra_flags: Vec::new(),
-        };
+        let mut s = Server::unstarted(true);
+        s.insecure_registries = vec![registry.addr.clone()];
         s.launch("127.0.0.1:0");
         s
     }
