@@ -98,6 +98,8 @@ enum BenchCommand {
     Images(bench::images::BenchImagesArgs),
     /// Wasm pods: create -> Running, cached instantiate, preemption and fuel cost, RSS per idle pod.
     Wasm(bench::wasm::BenchWasmArgs),
+    /// Linux pods: create -> Running of a cached busybox pod, side by side with podman kube play and crun.
+    Linux(bench::linux::BenchLinuxArgs),
 }
 
 mod bench;
@@ -123,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Scheduler(args) } => bench::scheduler::run(args).await,
         Command::Bench { what: BenchCommand::Images(args) } => bench::images::run(args).await,
         Command::Bench { what: BenchCommand::Wasm(args) } => bench::wasm::run(args).await,
+        Command::Bench { what: BenchCommand::Linux(args) } => bench::linux::run(args).await,
     }
 }
 

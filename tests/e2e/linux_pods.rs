@@ -2,8 +2,9 @@
 //! images from a local registry: busybox isolation (PID 1, few processes,
 //! hostname), two containers sharing localhost and an emptyDir, the memory
 //! limit's OOMKilled, securityContext (read-only root, runAsUser, runAsNonRoot,
-//! dropped capabilities), exec with its exit code, a wasm pod beside a Linux
-//! pod, and a clean host after deletion (mounts, cgroups, processes).
+//! dropped capabilities), the default seccomp profile and its `Unconfined`
+//! opt-out, exec with its exit code, a wasm pod beside a Linux pod, and a clean
+//! host after deletion (mounts, cgroups under their QoS parent, processes).
 //!
 //! Each test skips (with a printed reason) when the registry cannot start and
 //! `CI` is unset; see [`TestRegistry::get`].
@@ -184,6 +185,83 @@ fn memory_hog_over_its_limit_is_oom_killed_and_others_keep_running() {
     // The node still starts new pods.
     c.run_sh("after", "echo still fine", "");
     c.wait_phase("after", "Succeeded");
+    // An OOM-killed pod's cgroups go with it.
+    let hog_uid = c.field("hog", "{.metadata.uid}");
+    assert!(!cgroup_dirs_naming(&hog_uid).is_empty(), "the failed pod keeps its cgroup until deleted");
+    c.delete("hog");
+    wait_for("the OOM-killed pod's cgroups to go", Duration::from_secs(10), || cgroup_dirs_naming(&hog_uid).is_empty().then_some(()));
+}
+
+#[test]
+fn the_pod_cgroup_carries_the_sum_of_its_container_limits() {
+    let Some(c) = Cluster::start() else { return };
+    let manifest = format!(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {{ name: sized }}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{ name: a, image: "{image}", command: [sleep, "3600"], resources: {{ limits: {{ memory: 32Mi, cpu: 100m }} }} }}
+  - {{ name: b, image: "{image}", command: [sleep, "3600"], resources: {{ limits: {{ memory: 16Mi, cpu: 200m }} }} }}
+"#,
+        node = c.node,
+        image = c.busybox(),
+    );
+    c.apply(&manifest);
+    c.wait_phase("sized", "Running");
+    assert_eq!(c.field("sized", "{.status.qosClass}"), "Guaranteed");
+    let uid = c.field("sized", "{.metadata.uid}");
+    let pod_dirs = cgroup_dirs_naming(&uid);
+    let memory = pod_dirs.iter().find(|d| d.starts_with("/sys/fs/cgroup/memory/")).expect("a v1 memory cgroup");
+    assert!(memory.ends_with(&format!("/wasmkube/guaranteed/pod{uid}")), "{memory}");
+    let read = |dir: &str, file: &str| std::fs::read_to_string(Path::new(dir).join(file)).unwrap_or_default().trim().to_string();
+    assert_eq!(read(memory, "memory.limit_in_bytes"), (48u64 << 20).to_string(), "32Mi + 16Mi");
+    let cpu = pod_dirs.iter().find(|d| d.starts_with("/sys/fs/cgroup/cpu/")).expect("a v1 cpu cgroup");
+    assert_eq!(read(cpu, "cpu.cfs_quota_us"), "30000", "300m of each 100 ms period");
+    let pids = pod_dirs.iter().find(|d| d.starts_with("/sys/fs/cgroup/pids/")).expect("a v1 pids cgroup");
+    assert_eq!(read(pids, "pids.max"), "4096", "the per-pod default");
+    // One group per container beneath, each with its own limit.
+    let mut container_limits: Vec<String> = std::fs::read_dir(memory)
+        .expect("read the pod cgroup")
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| read(&e.path().to_string_lossy(), "memory.limit_in_bytes"))
+        .collect();
+    container_limits.sort();
+    assert_eq!(container_limits, [(16u64 << 20).to_string(), (32u64 << 20).to_string()]);
+}
+
+#[test]
+fn a_killed_servers_containers_and_cgroups_are_cleared_at_its_next_start() {
+    let Some(mut c) = Cluster::start() else { return };
+    let marker = "sleep 4244";
+    c.run_sh("survivor", marker, "");
+    c.wait_phase("survivor", "Running");
+    let before = pgrep(marker);
+    assert_eq!(before.len(), 1, "{before:?}");
+    // The container's own memory cgroup, under the pod's.
+    let own = std::fs::read_to_string(format!("/proc/{}/cgroup", before[0])).expect("the container's cgroups");
+    let container_cgroup = own.lines().find_map(|l| l.split_once(":memory:")).map(|(_, path)| format!("/sys/fs/cgroup/memory{path}")).expect("memory");
+    assert!(container_cgroup.contains("/wasmkube/besteffort/pod"), "{container_cgroup}");
+    let data_dir = c.server.data_dir().to_string_lossy().to_string();
+    let server_pid = c.server.pid().to_string();
+    let holders: Vec<String> = pgrep(&data_dir).into_iter().filter(|p| *p != server_pid).collect();
+    assert_eq!(holders.len(), 1, "one sandbox holder: {holders:?}");
+    c.server.kill9();
+    assert_eq!(pgrep(marker), before, "the container outlives a SIGKILLed server");
+    c.server.restart();
+    // The restarted node clears the old container, its sandbox holder and its pod cgroup
+    // before it runs anything (it may then run the pod again, in a new container).
+    let old_processes: Vec<String> = before.into_iter().chain(holders).collect();
+    wait_for("the old container and holder to be killed", Duration::from_secs(20), || {
+        // A killed process the new parent has not reaped yet is a zombie: it counts as gone.
+        let running = |pid: &String| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        old_processes.iter().all(|p| !running(p)).then_some(())
+    });
+    wait_for("the old container's cgroup to be removed", Duration::from_secs(10), || (!Path::new(&container_cgroup).exists()).then_some(()));
 }
 
 #[test]
@@ -237,6 +315,28 @@ fn mount_without_cap_sys_admin_is_refused() {
     // busybox says "mount: permission denied (are you root?)" for EPERM.
     assert!(logs.to_lowercase().contains("permission denied") || logs.contains("Operation not permitted"), "{logs}");
     assert_ne!(c.field("nomount", "{.status.containerStatuses[0].state.terminated.exitCode}"), "0");
+}
+
+#[test]
+fn the_default_seccomp_profile_applies_unless_the_pod_opts_out() {
+    let Some(c) = Cluster::start() else { return };
+    // unshare(CLONE_NEWUSER) needs no capability, so only the filter can refuse it.
+    let script = "grep Seccomp: /proc/self/status; unshare -U true && echo unshare-ok || echo unshare-refused";
+    c.run_sh("confined", script, "");
+    c.run_sh("unconfined", script, &indent("securityContext: { seccompProfile: { type: Unconfined } }", 4));
+    c.wait_phase("confined", "Succeeded");
+    c.wait_phase("unconfined", "Succeeded");
+    let confined = c.logs("confined", "c");
+    assert!(confined.contains("Seccomp:\t2"), "filter mode by default: {confined}");
+    assert!(confined.contains("Operation not permitted") && confined.contains("unshare-refused"), "{confined}");
+    let unconfined = c.logs("unconfined", "c");
+    assert!(unconfined.contains("Seccomp:\t0"), "no filter when Unconfined: {unconfined}");
+    assert!(unconfined.contains("unshare-ok"), "{unconfined}");
+    // exec'd processes get the container's filter too.
+    c.run_sh("target-seccomp", "exec sleep 3600", "");
+    c.wait_phase("target-seccomp", "Running");
+    let status = c.server.kubectl_ok(&["exec", "target-seccomp", "--", "grep", "Seccomp:", "/proc/self/status"]);
+    assert!(status.contains("Seccomp:\t2"), "{status}");
 }
 
 #[test]
@@ -338,7 +438,11 @@ spec:
     assert_eq!(pids.len(), 2, "both containers run");
     let container_mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", pids[0])).unwrap_or_default();
     assert!(container_mounts.contains(&data_dir), "the container's mounts come from the data dir");
-    assert!(!cgroup_dirs_naming(&uids[0]).is_empty(), "the running pod has cgroups");
+    let pod_cgroups = cgroup_dirs_naming(&uids[0]);
+    assert!(!pod_cgroups.is_empty(), "the running pod has cgroups");
+    let pod_dir = format!("/wasmkube/besteffort/pod{}", uids[0]);
+    assert!(pod_cgroups.iter().all(|d| d.ends_with(&pod_dir)), "under its QoS parent: {pod_cgroups:?}");
+    let qos_parents: Vec<String> = pod_cgroups.iter().map(|d| d.trim_end_matches(&pod_dir).to_string() + "/wasmkube/besteffort").collect();
     assert!(!pgrep(&data_dir).is_empty(), "the sandbox holders run");
     // The finished pod gives its sandbox back before it is deleted: only the running pod's
     // holder is left beside the server (holders are forks of it, with its command line).
@@ -369,6 +473,8 @@ spec:
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The QoS parents stay for the next pods, as kubelet's do.
+    assert!(qos_parents.iter().all(|d| Path::new(d).is_dir()), "{qos_parents:?}");
 }
 
 /// Pids whose full command line contains `pattern`.

@@ -111,6 +111,8 @@ pub struct SecurityConfig {
     pub allow_privilege_escalation: bool,
     pub add_capabilities: Vec<String>,
     pub drop_capabilities: Vec<String>,
+    /// `seccompProfile.type: Unconfined` (container's, else the pod's): no seccomp filter.
+    pub seccomp_unconfined: bool,
 }
 
 /// Why a container stopped.

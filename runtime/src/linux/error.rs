@@ -31,6 +31,8 @@ pub enum LinuxError {
     },
     #[error("no usable cgroup hierarchy: {0}")]
     NoCgroups(String),
+    #[error("building the seccomp filter: {0}")]
+    Seccomp(String),
     #[error("invalid container config: {0}")]
     InvalidConfig(String),
 }

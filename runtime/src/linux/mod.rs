@@ -5,8 +5,8 @@
 //! namespaces (the pause container's job); each container is a child that
 //! joins those, gets fresh pid and mount namespaces, an overlay over the
 //! read-only image, `/proc`, a minimal `/dev`, a read-only `/sys`, Docker's
-//! masked paths, its volumes, a cgroup with the pod's limits, and Docker's
-//! default capabilities.
+//! masked paths, its volumes, a cgroup with the pod's limits, Docker's
+//! default capabilities and a default seccomp profile.
 //!
 //! Everything a child does between `fork` and `exec` is computed up front as
 //! a list of [`plan::Step`]s (pure, unit-tested), then replayed in the child
@@ -24,6 +24,7 @@ mod container;
 mod error;
 mod exec;
 mod fdio;
+mod leftovers;
 mod nsops;
 mod options;
 mod plan;
@@ -31,6 +32,7 @@ mod pty;
 mod rootfs;
 mod runtime;
 mod sandbox;
+mod seccomp;
 mod spawn;
 mod streams;
 

@@ -15,6 +15,8 @@ use nix::unistd::{chdir, mkdir, pivot_root, setgid, setgroups, setuid, symlinkat
 
 use super::caps::{self, CapSet};
 use super::plan::Step;
+use super::seccomp;
+use seccompiler::BpfProgram;
 
 /// What a child may ask of the kernel while it becomes a container.
 /// Implementations must not allocate: they run after `fork` in a multi-threaded process.
@@ -33,6 +35,7 @@ pub trait NsOps {
     fn set_identity(&mut self, uid: u32, gid: u32) -> nix::Result<()>;
     fn set_capabilities(&mut self, set: CapSet) -> nix::Result<()>;
     fn set_no_new_privs(&mut self) -> nix::Result<()>;
+    fn install_seccomp(&mut self, program: &BpfProgram) -> nix::Result<()>;
     fn chdir(&mut self, path: &CStr) -> nix::Result<()>;
     /// `setsid`, then `TIOCSCTTY` on fd 0.
     fn take_terminal(&mut self) -> nix::Result<()>;
@@ -83,6 +86,7 @@ fn run_step(ops: &mut impl NsOps, step: &Step) -> nix::Result<()> {
         Step::SetIdentity { uid, gid } => ops.set_identity(*uid, *gid),
         Step::SetCapabilities(set) => ops.set_capabilities(*set),
         Step::NoNewPrivs => ops.set_no_new_privs(),
+        Step::Seccomp(program) => ops.install_seccomp(program),
         Step::Chdir(dir) => ops.chdir(dir),
         Step::ControllingTerminal => ops.take_terminal(),
     }
@@ -182,6 +186,10 @@ impl NsOps for HostNs {
         nix::sys::prctl::set_no_new_privs()
     }
 
+    fn install_seccomp(&mut self, program: &BpfProgram) -> nix::Result<()> {
+        seccomp::install(program)
+    }
+
     fn chdir(&mut self, path: &CStr) -> nix::Result<()> {
         chdir(path)
     }
@@ -262,6 +270,9 @@ mod tests {
         fn set_no_new_privs(&mut self) -> nix::Result<()> {
             self.call("nnp", c"")
         }
+        fn install_seccomp(&mut self, _: &BpfProgram) -> nix::Result<()> {
+            self.call("seccomp", c"")
+        }
         fn chdir(&mut self, path: &CStr) -> nix::Result<()> {
             self.call("chdir", path)
         }
@@ -280,7 +291,7 @@ mod tests {
             binds: &binds,
             privileged: false,
             read_only_root: false,
-            identity: Identity { uid: 0, gid: 0, caps: CapSet::docker_defaults(), no_new_privs: true },
+            identity: Identity { uid: 0, gid: 0, caps: CapSet::docker_defaults(), no_new_privs: true, seccomp: true },
             working_dir: "/",
         })
         .expect("plan")

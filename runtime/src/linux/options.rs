@@ -10,7 +10,7 @@ pub struct LinuxOptions {
     pub state_dir: PathBuf,
     /// The cgroup (beneath the agent's own) that holds the QoS parents and pods.
     pub cgroup_parent: String,
-    /// `pids.max` of every container (a fork bomb stays inside its container).
+    /// `pids.max` of every pod cgroup (a fork bomb stays inside its pod).
     pub pids_limit: Option<u64>,
     /// Copied into every container's `/etc/resolv.conf`.
     pub resolv_conf: PathBuf,

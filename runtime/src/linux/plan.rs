@@ -11,8 +11,11 @@ use std::path::Path;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 
+use seccompiler::BpfProgram;
+
 use super::caps::CapSet;
 use super::error::LinuxError;
+use super::seccomp::default_profile;
 
 /// One action of the child's setup.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +44,8 @@ pub enum Step {
     SetIdentity { uid: u32, gid: u32 },
     SetCapabilities(CapSet),
     NoNewPrivs,
+    /// Load a compiled seccomp filter (needs no_new_privs, or `CAP_SYS_ADMIN` still held).
+    Seccomp(BpfProgram),
     Chdir(CString),
     /// Start a new session and make stdin (a terminal) its controlling terminal.
     ControllingTerminal,
@@ -69,6 +74,7 @@ impl Step {
             Step::SetIdentity { uid, gid } => format!("switching to uid {uid} gid {gid}"),
             Step::SetCapabilities(set) => format!("setting capabilities {set}"),
             Step::NoNewPrivs => "setting no_new_privs".into(),
+            Step::Seccomp(_) => "installing the seccomp filter".into(),
             Step::Chdir(dir) => format!("chdir to working directory {}", text(dir)),
             Step::ControllingTerminal => "taking the terminal as controlling terminal".into(),
         }
@@ -94,6 +100,8 @@ pub struct Identity {
     pub gid: u32,
     pub caps: CapSet,
     pub no_new_privs: bool,
+    /// Run under the default seccomp profile (not privileged, not `Unconfined`).
+    pub seccomp: bool,
 }
 
 /// A host path bound at a container path.
@@ -214,15 +222,25 @@ pub fn container_steps(plan: &ContainerPlan<'_>) -> Result<Vec<Step>, LinuxError
     Ok(steps)
 }
 
-/// The last steps of a container or exec process: capabilities, user, no_new_privs, working dir.
+/// The last steps of a container or exec process: capabilities, user, no_new_privs, seccomp,
+/// working dir. The seccomp filter goes last, right before exec, when no_new_privs is set;
+/// without no_new_privs the kernel takes a filter only from a holder of `CAP_SYS_ADMIN`, so it
+/// goes first, while the process is still fully root (runc orders it the same way). None of
+/// the later steps makes a call the profile denies.
 pub fn identity_steps(identity: Identity, working_dir: &str) -> Result<Vec<Step>, LinuxError> {
-    let mut steps = vec![Step::LimitBounding(identity.caps), Step::SetIdentity { uid: identity.uid, gid: identity.gid }];
+    let seccomp = if identity.seccomp { Some(Step::Seccomp(default_profile(identity.caps)?)) } else { None };
+    let mut steps = Vec::new();
+    if !identity.no_new_privs {
+        steps.extend(seccomp.clone());
+    }
+    steps.extend([Step::LimitBounding(identity.caps), Step::SetIdentity { uid: identity.uid, gid: identity.gid }]);
     // setuid to a non-root user clears the permitted set (no keepcaps), as Docker does.
     if identity.uid == 0 {
         steps.push(Step::SetCapabilities(identity.caps));
     }
     if identity.no_new_privs {
         steps.push(Step::NoNewPrivs);
+        steps.extend(seccomp);
     }
     steps.push(Step::Chdir(c(working_dir)?));
     Ok(steps)
@@ -250,7 +268,7 @@ mod tests {
             binds,
             privileged,
             read_only_root,
-            identity: Identity { uid, gid: uid, caps: CapSet::docker_defaults(), no_new_privs: !privileged },
+            identity: Identity { uid, gid: uid, caps: CapSet::docker_defaults(), no_new_privs: !privileged, seccomp: !privileged },
             working_dir: "/work",
         }
     }
@@ -316,11 +334,26 @@ mod tests {
 
     #[test]
     fn exec_enters_namespaces_before_switching_user() {
-        let identity = Identity { uid: 0, gid: 0, caps: CapSet(1), no_new_privs: true };
+        let identity = Identity { uid: 0, gid: 0, caps: CapSet(1), no_new_privs: true, seccomp: false };
         let steps = exec_steps(&[3], &[(4, CloneFlags::CLONE_NEWNS)], identity, "/").expect("plan");
         assert_eq!(steps[0], Step::JoinCgroup(3));
         assert_eq!(steps[1], Step::SetNs(4, CloneFlags::CLONE_NEWNS));
         assert_eq!(steps[2], Step::LimitBounding(CapSet(1)));
+    }
+
+    #[test]
+    fn seccomp_comes_after_no_new_privs_or_before_dropping_root() {
+        let is_seccomp = |s: &Step| matches!(s, Step::Seccomp(_));
+        let confined = Identity { uid: 1000, gid: 1000, caps: CapSet::docker_defaults(), no_new_privs: true, seccomp: true };
+        let steps = identity_steps(confined, "/").expect("plan");
+        let nnp = position(&steps, |s| *s == Step::NoNewPrivs);
+        assert_eq!(position(&steps, is_seccomp), nnp + 1, "right after no_new_privs");
+        assert!(matches!(steps.last(), Some(Step::Chdir(_))));
+        let escalating = Identity { no_new_privs: false, ..confined };
+        let steps = identity_steps(escalating, "/").expect("plan");
+        assert!(is_seccomp(&steps[0]), "first, while CAP_SYS_ADMIN is still held");
+        let unconfined = Identity { seccomp: false, ..confined };
+        assert!(!identity_steps(unconfined, "/").expect("plan").iter().any(is_seccomp));
     }
 
     #[test]

@@ -17,10 +17,11 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{geteuid, Pid};
 
 use super::caps::{last_cap, CapSet};
-use super::cgroup::{detect, CgroupLimits, Cgroups, QosClass};
+use super::cgroup::{detect, pod_group, pod_limits, CgroupLimits, Cgroups, QosClass};
 use super::container::{Container, Phase};
 use super::error::LinuxError;
 use super::exec::exec_in;
+use super::leftovers;
 use super::options::LinuxOptions;
 use super::plan::{container_steps, Bind, ContainerPlan, Identity};
 use super::rootfs::Layer;
@@ -76,6 +77,11 @@ impl LinuxRuntime {
             let path = options.state_dir.join(dir);
             std::fs::create_dir_all(&path).map_err(|e| LinuxError::io("creating", &path, e))?;
         }
+        // No pod is known yet: whatever an earlier run recorded is a leftover.
+        let cleared = leftovers::sweep(&options.state_dir.join("sandboxes"), &options.state_dir.join("containers"), cgroups.as_ref());
+        if cleared > 0 {
+            tracing::info!("removed {cleared} sandboxes left by an earlier run (processes, pod cgroups, state)");
+        }
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
         Ok(LinuxRuntime {
             options,
@@ -121,7 +127,15 @@ impl LinuxRuntime {
         }
         let caps = CapSet::for_container(security, self.last_cap).map_err(CriError::InvalidConfig)?;
         let no_new_privs = !security.privileged && !security.allow_privilege_escalation;
-        Ok(Identity { uid, gid: security.run_as_group.unwrap_or(uid), caps, no_new_privs })
+        let seccomp = !security.privileged && !security.seccomp_unconfined;
+        Ok(Identity { uid, gid: security.run_as_group.unwrap_or(uid), caps, no_new_privs, seccomp })
+    }
+
+    /// The pod cgroup's limits once `adding` joins the sandbox's containers that have not exited.
+    fn pod_limits_with(&self, sandbox: &Sandbox, adding: &ContainerConfig) -> CgroupLimits {
+        let live: Vec<Arc<Container>> =
+            sandbox.containers().iter().filter_map(|id| self.container(id).ok()).filter(|c| c.phase() != Phase::Exited).collect();
+        pod_limits(live.iter().map(|c| &c.config.limits).chain([&adding.limits]), self.options.pids_limit)
     }
 
     fn stop_and_wait(&self, container: &Arc<Container>, grace: Duration) -> impl std::future::Future<Output = ()> + Send + 'static {
@@ -240,14 +254,20 @@ impl ContainerRuntime for LinuxRuntime {
     async fn run_sandbox(&self, config: &SandboxConfig) -> Result<SandboxId, CriError> {
         let id = SandboxId(self.next_id());
         let dir = self.options.state_dir.join("sandboxes").join(&id.0);
-        let cgroup = Path::new(QosClass::from_labels(&config.labels).dir_name()).join(format!("pod{}", config.pod_uid));
+        let cgroup = pod_group(QosClass::from_labels(&config.labels), &config.pod_uid);
+        let pod_limits = pod_limits([], self.options.pids_limit);
         let cgroups = Arc::clone(&self.cgroups);
         let (hostname, resolv) = (config.hostname.clone(), self.options.resolv_conf.clone());
         let (task_dir, task_cgroup) = (dir.clone(), cgroup.clone());
         let sandbox = tokio::task::spawn_blocking(move || -> Result<Sandbox, LinuxError> {
             let etc_files = write_etc_files(&task_dir.join("etc"), &hostname, &resolv)?;
             cgroups.create(&task_cgroup)?;
+            cgroups.set_limits(&task_cgroup, &pod_limits)?;
             let holder = Holder::spawn(&hostname)?;
+            if let Err(err) = leftovers::record(&task_dir, &task_cgroup, holder.pid()) {
+                holder.kill();
+                return Err(err);
+            }
             Ok(Sandbox { holder, dir: task_dir, etc_files, cgroup: task_cgroup, containers: Mutex::new(BTreeSet::new()) })
         })
         .await
@@ -305,7 +325,8 @@ impl ContainerRuntime for LinuxRuntime {
         let id = ContainerId(self.next_id());
         let dir = self.options.state_dir.join("containers").join(&id.0);
         let cgroup = sandbox.cgroup.join(&id.0);
-        let limits = CgroupLimits::new(&config.limits, self.options.pids_limit);
+        let limits = CgroupLimits::new(&config.limits, None);
+        let pod_limits = self.pod_limits_with(&sandbox, config);
         let (cgroups, image, task_config, etc_files) = (Arc::clone(&self.cgroups), image.clone(), config.clone(), sandbox.etc_files.clone());
         let task_cgroup = cgroup.clone();
         let layer = tokio::task::spawn_blocking(move || -> Result<Layer, LinuxError> {
@@ -318,6 +339,13 @@ impl ContainerRuntime for LinuxRuntime {
             }
             if let Some(working_dir) = &task_config.working_dir {
                 layer.ensure_mount_point(working_dir, true)?;
+            }
+            // The pod's limits first: cgroup v1 refuses a child CPU quota above its parent's.
+            if let Some(pod) = task_cgroup.parent() {
+                if let Err(err) = cgroups.set_limits(pod, &pod_limits) {
+                    // The container's own limits still hold; the pod's catch up at the next container.
+                    tracing::warn!("updating the limits of pod cgroup {}: {err}", pod.display());
+                }
             }
             let made = cgroups.create(&task_cgroup).and_then(|()| cgroups.set_limits(&task_cgroup, &limits));
             if let Err(err) = made {

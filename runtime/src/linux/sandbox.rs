@@ -53,6 +53,10 @@ impl Holder {
         }
     }
 
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
     /// `/proc/<pid>/ns/<kind>` of each shared namespace.
     pub fn namespace_files(&self) -> Vec<(PathBuf, CloneFlags)> {
         SHARED_NAMESPACES.iter().map(|(name, kind)| (PathBuf::from(format!("/proc/{}/ns/{name}", self.pid)), *kind)).collect()

@@ -4,7 +4,9 @@
 //! cgroup2 at `/sys/fs/cgroup/unified`; otherwise the unified hierarchy).
 //!
 //! Groups are created beneath the agent's own cgroup (a host may not let us
-//! write at the root), as `<own>/<parent>/<qos>/pod<uid>/<container>`.
+//! write at the root), as `<own>/<parent>/<qos>/pod<uid>/<container>` (like
+//! kubelet's `kubepods/burstable/pod<uid>`): the pod group carries the pod's
+//! limits (see [`pod_limits`]), each container group its own.
 
 mod mountinfo;
 mod v1;
@@ -60,7 +62,8 @@ impl QosClass {
     }
 }
 
-/// Limits one cgroup enforces.
+/// Limits one cgroup enforces; `None` is "unlimited" and is written as such, so that
+/// setting limits again (a pod's, as its containers come and go) also lifts old ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CgroupLimits {
     pub memory_bytes: Option<u64>,
@@ -72,6 +75,32 @@ impl CgroupLimits {
     pub fn new(limits: &Limits, pids: Option<u64>) -> Self {
         CgroupLimits { memory_bytes: limits.memory_bytes, cpu_millis: limits.cpu_millis, pids }
     }
+}
+
+/// The pod-level limits of containers with `limits`, as kubelet sets its pod cgroup: memory
+/// and CPU are the sums when every container has one (one unlimited container leaves the pod
+/// unlimited), and the pids limit is per pod.
+pub fn pod_limits<'a>(limits: impl IntoIterator<Item = &'a Limits>, pids: Option<u64>) -> CgroupLimits {
+    let (mut memory, mut cpu) = (Some(0u64), Some(0u64));
+    for container in limits {
+        memory = memory.zip(container.memory_bytes).map(|(sum, bytes)| sum.saturating_add(bytes));
+        cpu = cpu.zip(container.cpu_millis).map(|(sum, millis)| sum.saturating_add(millis));
+    }
+    CgroupLimits { memory_bytes: memory.filter(|&m| m > 0), cpu_millis: cpu.filter(|&c| c > 0), pids }
+}
+
+/// The pod group of a sandbox: `<qos>/pod<uid>`.
+pub fn pod_group(qos: QosClass, pod_uid: &str) -> PathBuf {
+    Path::new(qos.dir_name()).join(format!("pod{pod_uid}"))
+}
+
+/// Whether `group` (read back from the runtime's own state) has the shape of a pod group, so
+/// that cleaning up leftovers never touches anything else.
+pub fn is_pod_group(group: &Path) -> bool {
+    let parts: Vec<&str> = group.iter().filter_map(|p| p.to_str()).collect();
+    matches!(parts.as_slice(), [qos, pod]
+        if ["guaranteed", "burstable", "besteffort"].contains(qos)
+            && pod.strip_prefix("pod").is_some_and(|uid| !uid.is_empty() && uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')))
 }
 
 /// The CFS period every quota is expressed in (Kubernetes' default, 100 ms).
@@ -96,6 +125,39 @@ pub trait Cgroups: Send + Sync {
     fn stats(&self, group: &Path) -> ContainerStats;
     /// Removes `group` (which must have no processes left) in every hierarchy; absent is fine.
     fn remove(&self, group: &Path) -> Result<(), LinuxError>;
+    /// The directories of `group`, one per hierarchy.
+    fn dirs(&self, group: &Path) -> Vec<PathBuf>;
+
+    /// Kills every process in `group` and its descendants, then removes them all, deepest
+    /// first: the leftovers of a runtime that was killed before it could clean up.
+    fn purge(&self, group: &Path) -> Result<(), LinuxError> {
+        for dir in self.dirs(group) {
+            purge_dir(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// SIGKILLs the processes of `dir` and its sub-cgroups until they are gone, then rmdirs them.
+fn purge_dir(dir: &Path) -> Result<(), LinuxError> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            purge_dir(&entry.path())?;
+        }
+    }
+    let procs = dir.join("cgroup.procs");
+    for _ in 0..50 {
+        let pids: Vec<i32> = fs::read_to_string(&procs).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    remove_dir(dir)
 }
 
 /// Finds the hierarchy of this host, with groups rooted at `<own cgroup>/<parent>`.
@@ -149,6 +211,36 @@ mod tests {
         assert_eq!(QosClass::from_labels(&labels), QosClass::Burstable);
         labels.insert(QOS_LABEL.to_string(), "Guaranteed".to_string());
         assert_eq!(QosClass::from_labels(&labels).dir_name(), "guaranteed");
+    }
+
+    #[test]
+    fn pod_limits_are_sums_only_when_every_container_has_one() {
+        let limited = |memory: u64, cpu: u64| Limits { memory_bytes: Some(memory), cpu_millis: Some(cpu), fuel: None };
+        let both = [limited(64 << 20, 250), limited(32 << 20, 500)];
+        assert_eq!(pod_limits(&both, Some(4096)), CgroupLimits { memory_bytes: Some(96 << 20), cpu_millis: Some(750), pids: Some(4096) });
+        let one_unlimited = [limited(64 << 20, 250), Limits { memory_bytes: Some(1 << 20), ..Limits::default() }];
+        assert_eq!(pod_limits(&one_unlimited, None), CgroupLimits { memory_bytes: Some(65 << 20), cpu_millis: None, pids: None });
+        assert_eq!(pod_limits(&[], Some(10)), CgroupLimits { memory_bytes: None, cpu_millis: None, pids: Some(10) });
+    }
+
+    #[test]
+    fn pod_groups_sit_under_their_qos_parent_and_nothing_else_passes_for_one() {
+        assert_eq!(pod_group(QosClass::Guaranteed, "1f2e-33"), PathBuf::from("guaranteed/pod1f2e-33"));
+        assert!(is_pod_group(&pod_group(QosClass::BestEffort, "abc-1")));
+        for other in ["burstable", "burstable/pod", "burstable/podx/c1", "other/podx", "../podx", "/burstable/podx", "burstable/pod..", "burstable/notpod"] {
+            assert!(!is_pod_group(Path::new(other)), "{other}");
+        }
+    }
+
+    #[test]
+    fn purge_removes_a_tree_deepest_first() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        fs::create_dir_all(tmp.path().join("pod1/c1")).expect("mkdir");
+        fs::create_dir_all(tmp.path().join("pod1/c2")).expect("mkdir");
+        // Plain directories stand in for cgroups: no cgroup.procs, so nothing to kill.
+        purge_dir(&tmp.path().join("pod1")).expect("purge");
+        assert!(!tmp.path().join("pod1").exists());
+        assert!(tmp.path().exists());
     }
 
     #[test]

@@ -54,16 +54,18 @@ impl Cgroups for CgroupV1 {
     }
 
     fn set_limits(&self, group: &Path, limits: &CgroupLimits) -> Result<(), LinuxError> {
-        if let Some(bytes) = limits.memory_bytes {
-            write_file(&self.memory.join(group).join("memory.limit_in_bytes"), &bytes.to_string())?;
-        }
-        if let (Some(millis), Some(cpu)) = (limits.cpu_millis, &self.cpu) {
+        // -1 and "max" are v1's "unlimited".
+        let memory = limits.memory_bytes.map_or_else(|| "-1".to_string(), |bytes| bytes.to_string());
+        write_file(&self.memory.join(group).join("memory.limit_in_bytes"), &memory)?;
+        if let Some(cpu) = &self.cpu {
             let dir = cpu.join(group);
+            let quota = limits.cpu_millis.map_or_else(|| "-1".to_string(), |millis| cpu_quota_us(millis).to_string());
             write_file(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-            write_file(&dir.join("cpu.cfs_quota_us"), &cpu_quota_us(millis).to_string())?;
+            write_file(&dir.join("cpu.cfs_quota_us"), &quota)?;
         }
-        if let (Some(max), Some(pids)) = (limits.pids, &self.pids) {
-            write_file(&pids.join(group).join("pids.max"), &max.to_string())?;
+        if let Some(pids) = &self.pids {
+            let max = limits.pids.map_or_else(|| "max".to_string(), |max| max.to_string());
+            write_file(&pids.join(group).join("pids.max"), &max)?;
         }
         Ok(())
     }
@@ -90,6 +92,10 @@ impl Cgroups for CgroupV1 {
             remove_dir(&root.join(group))?;
         }
         Ok(())
+    }
+
+    fn dirs(&self, group: &Path) -> Vec<PathBuf> {
+        self.hierarchies().into_iter().map(|root| root.join(group)).collect()
     }
 }
 
@@ -127,6 +133,10 @@ mod tests {
         assert_eq!(read("cpu/burstable/podx/c1/cpu.cfs_period_us"), "100000");
         assert_eq!(read("pids/burstable/podx/c1/pids.max"), "100");
         assert_eq!(v1.procs_files(group).len(), 3);
+        // Setting limits again lifts the ones now absent.
+        v1.set_limits(group, &CgroupLimits { memory_bytes: None, cpu_millis: None, pids: Some(100) }).expect("limits");
+        assert_eq!(read("memory/burstable/podx/c1/memory.limit_in_bytes"), "-1");
+        assert_eq!(read("cpu/burstable/podx/c1/cpu.cfs_quota_us"), "-1");
     }
 
     #[test]

@@ -62,16 +62,10 @@ impl Cgroups for CgroupV2 {
 
     fn set_limits(&self, group: &Path, limits: &CgroupLimits) -> Result<(), LinuxError> {
         let dir = self.root.join(group);
-        if let Some(bytes) = limits.memory_bytes {
-            write_file(&dir.join("memory.max"), &bytes.to_string())?;
-        }
-        if let Some(millis) = limits.cpu_millis {
-            write_file(&dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", cpu_quota_us(millis)))?;
-        }
-        if let Some(max) = limits.pids {
-            write_file(&dir.join("pids.max"), &max.to_string())?;
-        }
-        Ok(())
+        let max = |value: Option<u64>| value.map_or_else(|| "max".to_string(), |v| v.to_string());
+        write_file(&dir.join("memory.max"), &max(limits.memory_bytes))?;
+        write_file(&dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", max(limits.cpu_millis.map(cpu_quota_us))))?;
+        write_file(&dir.join("pids.max"), &max(limits.pids))
     }
 
     fn procs_files(&self, group: &Path) -> Vec<PathBuf> {
@@ -95,6 +89,10 @@ impl Cgroups for CgroupV2 {
 
     fn remove(&self, group: &Path) -> Result<(), LinuxError> {
         remove_dir(&self.root.join(group))
+    }
+
+    fn dirs(&self, group: &Path) -> Vec<PathBuf> {
+        vec![self.root.join(group)]
     }
 }
 
@@ -126,6 +124,9 @@ mod tests {
         assert_eq!(read("memory.max"), "1048576");
         assert_eq!(read("cpu.max"), "25000 100000");
         assert_eq!(read("pids.max"), "64");
+        v2.set_limits(group, &CgroupLimits { memory_bytes: None, cpu_millis: None, pids: None }).expect("limits");
+        assert_eq!(read("memory.max"), "max");
+        assert_eq!(read("cpu.max"), "max 100000");
         fs::write(tmp.path().join("w/c/memory.events"), "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n").expect("w");
         fs::write(tmp.path().join("w/c/cpu.stat"), "usage_usec 7\nuser_usec 5\n").expect("w");
         assert_eq!(v2.oom_kills(group), 1);

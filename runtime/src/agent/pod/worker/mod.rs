@@ -555,6 +555,10 @@ impl PodWorker {
                 allow_privilege_escalation: security.and_then(|s| s.allow_privilege_escalation) != Some(false),
                 add_capabilities: security.and_then(|s| s.capabilities.as_ref()).and_then(|c| c.add.clone()).unwrap_or_default(),
                 drop_capabilities: security.and_then(|s| s.capabilities.as_ref()).and_then(|c| c.drop.clone()).unwrap_or_default(),
+                seccomp_unconfined: security
+                    .and_then(|s| s.seccomp_profile.as_ref())
+                    .or_else(|| self.pod.spec.as_ref()?.security_context.as_ref()?.seccomp_profile.as_ref())
+                    .is_some_and(|p| p.type_ == "Unconfined"),
             },
         })
     }
