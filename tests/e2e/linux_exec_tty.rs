@@ -12,48 +12,15 @@ use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{stderr, stdout, wait_for, Server, TestRegistry};
+use crate::harness::{stderr, stdout, wait_for, Server};
 
-const POD_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A server with a busybox registry; deletes its pods before the harness kills it (Linux
-/// containers would outlive a SIGKILLed agent).
-struct Cluster {
-    server: Server,
-    node: String,
-    registry: &'static TestRegistry,
-}
+use crate::linux_pods::{Cluster, POD_TIMEOUT};
 
 impl Cluster {
-    fn start() -> Option<Cluster> {
-        let registry = TestRegistry::get()?;
-        let server = Server::start_with_registry(registry);
-        let node = server.node_name();
-        Some(Cluster { server, node, registry })
-    }
-
-    /// A running busybox pod `pod` with one container `c` running `sh -c script`;
-    /// `extra` is YAML for the container (indented by four spaces).
-    fn run_sh(&self, pod: &str, script: &str, extra: &str) {
-        let manifest = format!(
-            r#"
-apiVersion: v1
-kind: Pod
-metadata: {{ name: {pod} }}
-spec:
-  nodeName: {node}
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: c
-    image: {image}
-    command: ["sh", "-c", {script:?}]
-{extra}"#,
-            node = self.node,
-            image = self.registry.image("busybox:1.0"),
-        );
-        self.server.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
-        self.server.wait_pod_field(pod, "{.status.phase}", "Running", POD_TIMEOUT);
+    /// [`Cluster::run_sh`], then waits until the pod runs.
+    fn run_sh_running(&self, pod: &str, script: &str, extra: &str) {
+        self.run_sh(pod, script, extra);
+        self.wait_phase(pod, "Running");
     }
 
     /// The kubectl command line for this server, for a shell (`script -c`).
@@ -91,12 +58,6 @@ spec:
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.server.kubectl(&["delete", "pods", "--all", "--grace-period=1", "--timeout=30s"]);
-    }
-}
-
 /// Lines of terminal output, without the carriage returns a terminal adds.
 fn terminal_lines(bytes: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(bytes).lines().map(|l| l.trim_end_matches('\r').to_string()).collect()
@@ -129,7 +90,7 @@ fn read_until(child: &mut std::process::Child, timeout: Duration, done: impl Fn(
 #[test]
 fn exec_i_feeds_stdin_and_closes_it_at_eof() {
     let Some(c) = Cluster::start() else { return };
-    c.run_sh("target", "exec sleep 3600", "");
+    c.run_sh_running("target", "exec sleep 3600", "");
     let echoed = c.server.kubectl_stdin_ok(&["exec", "-i", "target", "--", "cat"], "hi\nthere\n");
     assert_eq!(echoed, "hi\nthere\n", "cat ends at EOF and echoes everything");
     let counted = c.server.kubectl_stdin(&["exec", "-i", "target", "--", "sh", "-c", "wc -l; exit 4"], "a\nb\nc\n");
@@ -141,7 +102,7 @@ fn exec_i_feeds_stdin_and_closes_it_at_eof() {
 #[test]
 fn exec_it_runs_on_a_terminal_of_the_requested_size() {
     let Some(c) = Cluster::start() else { return };
-    c.run_sh("target", "exec sleep 3600", "");
+    c.run_sh_running("target", "exec sleep 3600", "");
     // The size of script's terminal is what kubectl sends on the resize channel.
     let line = format!("stty cols 91 rows 37; {}", c.kubectl_line("exec -it target -- sh -c 'tty; stty size; exit 5'"));
     let out = c.on_terminal(&line);
@@ -158,7 +119,7 @@ fn exec_it_runs_on_a_terminal_of_the_requested_size() {
 #[test]
 fn attach_streams_live_output() {
     let Some(c) = Cluster::start() else { return };
-    c.run_sh("ticker", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done", "");
+    c.run_sh_running("ticker", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done", "");
     // Let a few ticks go by: attach shows what comes next, not the log from the start.
     wait_for("three ticks in the log", POD_TIMEOUT, || c.server.kubectl_ok(&["logs", "ticker"]).contains("tick 3").then_some(()));
     let mut attached = c.kubectl_piped("attach ticker -c c");
@@ -172,7 +133,7 @@ fn attach_streams_live_output() {
 #[test]
 fn attach_i_forwards_stdin_to_the_container() {
     let Some(c) = Cluster::start() else { return };
-    c.run_sh("reader", "while read line; do echo got $line; done; echo stdin closed", "    stdin: true\n");
+    c.run_sh_running("reader", "while read line; do echo got $line; done; echo stdin closed", "    stdin: true\n");
     let mut attached = c.kubectl_piped("attach -i reader -c c");
     let mut input = attached.stdin.take().expect("stdin piped");
     input.write_all(b"hello\n").expect("write");
@@ -188,7 +149,7 @@ fn attach_i_forwards_stdin_to_the_container() {
 #[test]
 fn attach_i_with_stdin_once_closes_the_containers_stdin_at_eof() {
     let Some(c) = Cluster::start() else { return };
-    c.run_sh("once", "cat; echo stdin closed", "    stdin: true\n    stdinOnce: true\n");
+    c.run_sh_running("once", "cat; echo stdin closed", "    stdin: true\n    stdinOnce: true\n");
     let mut attached = c.kubectl_piped("attach -i once -c c");
     let mut input = attached.stdin.take().expect("stdin piped");
     input.write_all(b"hello\n").expect("write");
@@ -203,7 +164,7 @@ fn attach_i_with_stdin_once_closes_the_containers_stdin_at_eof() {
 #[test]
 fn attach_it_to_a_tty_container() {
     let Some(c) = Cluster::start() else { return };
-    c.run_sh("term", "while read line; do echo got $line; stty size; done", "    stdin: true\n    tty: true\n");
+    c.run_sh_running("term", "while read line; do echo got $line; stty size; done", "    stdin: true\n    tty: true\n");
     // script forwards what the test types to kubectl's terminal, and kubectl to the container's.
     let line = format!("stty cols 77 rows 21; {}", c.kubectl_line("attach -it term -c c"));
     let mut attached = Command::new("script")

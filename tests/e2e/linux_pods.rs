@@ -15,19 +15,19 @@ use std::time::{Duration, Instant};
 use crate::harness::{stderr, stdout, wait_for, Server, TestRegistry};
 
 /// How long a pod may take to reach a phase: pulling busybox the first time included.
-const POD_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const POD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A server whose pods are deleted before it is killed: the harness kills the server with
 /// SIGKILL, and Linux containers (unlike wasm guests) would outlive it.
-struct Cluster {
-    server: Server,
+pub(crate) struct Cluster {
+    pub(crate) server: Server,
     node: String,
     registry: &'static TestRegistry,
 }
 
 impl Cluster {
     /// `None` when the test registry is unavailable (the test is skipped).
-    fn start() -> Option<Cluster> {
+    pub(crate) fn start() -> Option<Cluster> {
         let registry = TestRegistry::get()?;
         let server = Server::start_with_registry(registry);
         // `{.items[*]}`, not `{.items[0]}`: kubectl fails on an index into an empty list.
@@ -49,7 +49,7 @@ impl Cluster {
 
     /// A pod with one busybox container running `sh -c script`, bound to this node, never
     /// restarted; `extra` is YAML appended to the container (indented by four spaces).
-    fn run_sh(&self, pod: &str, script: &str, extra: &str) {
+    pub(crate) fn run_sh(&self, pod: &str, script: &str, extra: &str) {
         let manifest = format!(
             r#"
 apiVersion: v1
@@ -78,7 +78,7 @@ spec:
         self.server.wait_pod_field(pod, jsonpath, want, POD_TIMEOUT);
     }
 
-    fn wait_phase(&self, pod: &str, phase: &str) {
+    pub(crate) fn wait_phase(&self, pod: &str, phase: &str) {
         self.wait_field(pod, "{.status.phase}", phase);
     }
 
