@@ -4,5 +4,6 @@ pub mod api;
 pub mod deploy;
 pub mod images;
 mod harness;
+pub mod linux;
 pub mod scheduler;
 pub mod wasm;
