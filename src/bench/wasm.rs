@@ -94,9 +94,14 @@ fn logger_pod(name: &str, node: &str) -> Value {
     })
 }
 
-/// Watches pods from the current resourceVersion and returns when `expected` of them have been
-/// seen Running, with the instant each was first seen so.
-fn watch_running(server: &BenchServer, rv: String, expected: usize) -> impl std::future::Future<Output = anyhow::Result<HashMap<String, Instant>>> {
+/// Watches pods from `rv` and returns when `expected` of those whose name starts with `prefix`
+/// have been seen Running, with the instant each was first seen so.
+fn watch_running(
+    server: &BenchServer,
+    rv: String,
+    prefix: String,
+    expected: usize,
+) -> impl std::future::Future<Output = anyhow::Result<HashMap<String, Instant>>> {
     let request = server.get(&format!("/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}"));
     async move {
         let mut stream = request.send().await?.error_for_status()?.bytes_stream();
@@ -108,7 +113,7 @@ fn watch_running(server: &BenchServer, rv: String, expected: usize) -> impl std:
                 let event: Value = serde_json::from_slice(&line).context("a watch event")?;
                 let pod = &event["object"];
                 if pod["status"]["phase"] == "Running" {
-                    if let Some(name) = pod["metadata"]["name"].as_str() {
+                    if let Some(name) = pod["metadata"]["name"].as_str().filter(|n| n.starts_with(prefix.as_str())) {
                         running.entry(name.to_string()).or_insert_with(Instant::now);
                     }
                 }
@@ -143,11 +148,11 @@ async fn one_at_a_time_latency(server: &BenchServer, node: &str, pods: usize) ->
     for i in 0..pods {
         let name = format!("alone-{i}");
         // From the current revision: the Running event cannot be missed, however late the watch connects.
-        let watch = tokio::spawn(watch_running(server, list_rv(server).await?, 1));
+        let watch = tokio::spawn(watch_running(server, list_rv(server).await?, name.clone(), 1));
         let sent = Instant::now();
         create_pod(server, &name, node).await?;
         let running = tokio::time::timeout(RUNNING_TIMEOUT, watch).await.context("waiting for the pod to be Running")???;
-        let at = running.get(&name).context("the watch saw another pod Running")?;
+        let at = running.get(&name).context("the watch returned without this pod")?;
         latencies.push(at.duration_since(sent));
     }
     latencies.sort();
@@ -162,7 +167,7 @@ async fn one_at_a_time_latency(server: &BenchServer, node: &str, pods: usize) ->
 /// (b) A burst: pods created back to back, each timed from sending its create to the watch
 /// event saying Running, so later pods queue behind earlier ones on the node.
 async fn startup_latency(server: &BenchServer, node: &str, pods: usize) -> anyhow::Result<()> {
-    let watch = tokio::spawn(watch_running(server, list_rv(server).await?, pods));
+    let watch = tokio::spawn(watch_running(server, list_rv(server).await?, "start-".into(), pods));
     let mut sent = HashMap::with_capacity(pods);
     let started = Instant::now();
     for i in 0..pods {
@@ -228,7 +233,7 @@ async fn idle_density(server: &BenchServer, node: &Node, wanted: usize, guest_ki
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = server.rss_kib().context("reading the server's RSS")?;
-    let watch = tokio::spawn(watch_running(server, list_rv(server).await?, pods));
+    let watch = tokio::spawn(watch_running(server, list_rv(server).await?, "idle-".into(), pods));
     for i in 0..pods {
         create_pod(server, &format!("idle-{i}"), &node.name).await?;
     }
