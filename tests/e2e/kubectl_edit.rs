@@ -88,3 +88,38 @@ fn removing_the_last_finalizer_drops_the_field() {
     let meta = s.kubectl_ok(&["get", "configmap", "held", "-o", "jsonpath={.metadata}"]);
     assert!(!meta.contains("finalizers"), "an emptied finalizers list is omitted, as upstream: {meta}");
 }
+
+#[test]
+fn a_status_write_during_a_pods_grace_period_does_not_end_it() {
+    let s = Server::start();
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], "apiVersion: v1\nkind: Node\nmetadata: { name: far }\n");
+    s.kubectl_stdin_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: { name: slow }\nspec:\n  nodeName: far\n  terminationGracePeriodSeconds: 30\n  \
+         containers: [{ name: c, image: local/logger:1.0 }]\n",
+    );
+    s.kubectl_ok(&["delete", "pod", "slow", "--wait=false"]);
+    // The node reports on the pod while it stops, as an agent does.
+    s.kubectl_ok(&["patch", "pod", "slow", "--subresource=status", "--type=merge", "-p", r#"{"status":{"message":"stopping"}}"#]);
+    let left = s.kubectl_ok(&["get", "pod", "slow", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds} {.status.message}"]);
+    assert_eq!(left, "30 stopping", "the pod stays until its node deletes it");
+    s.kubectl_ok(&["delete", "pod", "slow", "--grace-period=0", "--force"]);
+    assert!(!stderr(&s.kubectl(&["get", "pod", "slow"])).is_empty(), "a forced delete removes it at once");
+}
+
+#[test]
+fn a_shorter_grace_period_replaces_the_running_one_so_the_last_finalizer_ends_the_pod() {
+    let s = Server::start();
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], "apiVersion: v1\nkind: Node\nmetadata: { name: far }\n");
+    s.kubectl_stdin_ok(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Pod\nmetadata: { name: held, finalizers: [example.com/hold] }\nspec:\n  nodeName: far\n  \
+         terminationGracePeriodSeconds: 30\n  containers: [{ name: c, image: local/logger:1.0 }]\n",
+    );
+    s.kubectl_ok(&["delete", "pod", "held", "--wait=false"]);
+    // The node has stopped it and deletes it at once; the finalizer still holds it.
+    s.kubectl_ok(&["delete", "pod", "held", "--grace-period=0", "--force", "--wait=false"]);
+    assert_eq!(s.kubectl_ok(&["get", "pod", "held", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}"]), "0");
+    s.kubectl_ok(&["patch", "pod", "held", "--type=json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    assert!(stderr(&s.kubectl(&["get", "pod", "held"])).contains("NotFound"), "the last finalizer gone, the pod goes");
+}

@@ -118,7 +118,7 @@ async fn delete_one(state: &ApiState, r: &ResourceRef, opts: &DeleteOptions, old
         // Already on its way out. A pod asked to go at once loses its grace.
         let force_now = is_pod && opts.grace == Some(0) && object::finalizers(value).is_empty();
         if !force_now {
-            return Ok((*old.value).clone());
+            return shorten_grace(state, r, opts, old).await;
         }
     } else {
         let mut new = (*old.value).clone();
@@ -157,6 +157,27 @@ async fn delete_one(state: &ApiState, r: &ResourceRef, opts: &DeleteOptions, old
     }
     let gone = state.store.delete(&r.key(), Some(old.revision)).await.map_err(|e| store_err(e, r))?;
     Ok((*gone.value).clone())
+}
+
+/// A second delete of an object already on its way out: a shorter grace
+/// period than the running one replaces it, as upstream does, so that the
+/// object can end as soon as its last finalizer goes (a node's grace-0 delete
+/// of a pod that still carries a finalizer).
+async fn shorten_grace(state: &ApiState, r: &ResourceRef, opts: &DeleteOptions, old: &StoredObject) -> Result<Value, ApiError> {
+    let current = old.value.pointer("/metadata/deletionGracePeriodSeconds").and_then(|g| g.as_i64());
+    let shorter = match (opts.grace, current) {
+        (Some(requested), Some(current)) if requested.max(0) < current => requested.max(0),
+        _ => return Ok((*old.value).clone()),
+    };
+    let mut new = (*old.value).clone();
+    let meta = meta_mut(&mut new);
+    meta.insert("deletionGracePeriodSeconds".into(), json!(shorter));
+    meta.remove("resourceVersion");
+    if opts.dry_run {
+        return Ok(new);
+    }
+    let stored = state.store.update(&r.key(), new, Some(old.revision)).await.map_err(|e| store_err(e, r))?;
+    Ok((*stored.value).clone())
 }
 
 fn store_err(e: StoreError, r: &ResourceRef) -> ApiError {

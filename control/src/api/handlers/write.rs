@@ -422,7 +422,10 @@ pub async fn commit(state: &ApiState, r: &ResourceRef, ctx: &Ctx, old: &StoredOb
         return Ok(response::with_warnings(response::json(StatusCode::OK, &new), &warnings));
     }
     // The last finalizer of an object being deleted is gone: delete it for real.
-    if object::is_deleting(&new) && super::finalize::may_go(rt, &new) {
+    // Not while a grace period runs (a pod stopping gracefully): its node's
+    // status writes must not end it early; the node deletes it when stopped.
+    let in_grace = old.value.pointer("/metadata/deletionGracePeriodSeconds").and_then(|g| g.as_i64()).is_some_and(|g| g > 0);
+    if object::is_deleting(&new) && !in_grace && super::finalize::may_go(rt, &new) {
         let gone = state.store.delete(&r.key(), Some(old.revision)).await.map_err(|e| ApiError::from_store(e, target(r)))?;
         return Ok(response::raw_json(StatusCode::OK, gone.raw));
     }
