@@ -29,6 +29,35 @@ pub trait ReplicaOwner:
     fn recorded_counts(&self) -> ReplicaCounts;
 }
 
+/// The methods ReplicaSet and ReplicationController share: their spec and
+/// status have the same fields under the same names, only the selector differs.
+macro_rules! replica_spec_and_status {
+    () => {
+        fn desired_replicas(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        }
+
+        fn min_ready_seconds(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
+        }
+
+        fn template(&self) -> Option<&PodTemplateSpec> {
+            self.spec.as_ref()?.template.as_ref()
+        }
+
+        fn recorded_counts(&self) -> ReplicaCounts {
+            let status = self.status.clone().unwrap_or_default();
+            ReplicaCounts {
+                replicas: status.replicas,
+                fully_labeled_replicas: status.fully_labeled_replicas.unwrap_or(0),
+                ready_replicas: status.ready_replicas.unwrap_or(0),
+                available_replicas: status.available_replicas.unwrap_or(0),
+                observed_generation: status.observed_generation.unwrap_or(0),
+            }
+        }
+    };
+}
+
 impl ReplicaOwner for ReplicaSet {
     const COMPONENT: &'static str = "replicaset-controller";
 
@@ -36,28 +65,7 @@ impl ReplicaOwner for ReplicaSet {
         PodSelector::from_label_selector(self.spec.as_ref().map(|s| &s.selector))
     }
 
-    fn desired_replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
-    }
-
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-
-    fn recorded_counts(&self) -> ReplicaCounts {
-        let status = self.status.clone().unwrap_or_default();
-        ReplicaCounts {
-            replicas: status.replicas,
-            fully_labeled_replicas: status.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: status.ready_replicas.unwrap_or(0),
-            available_replicas: status.available_replicas.unwrap_or(0),
-            observed_generation: status.observed_generation.unwrap_or(0),
-        }
-    }
+    replica_spec_and_status!();
 }
 
 impl ReplicaOwner for ReplicationController {
@@ -67,26 +75,5 @@ impl ReplicaOwner for ReplicationController {
         PodSelector::from_map(self.spec.as_ref().and_then(|s| s.selector.as_ref()))
     }
 
-    fn desired_replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
-    }
-
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-
-    fn recorded_counts(&self) -> ReplicaCounts {
-        let status = self.status.clone().unwrap_or_default();
-        ReplicaCounts {
-            replicas: status.replicas,
-            fully_labeled_replicas: status.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: status.ready_replicas.unwrap_or(0),
-            available_replicas: status.available_replicas.unwrap_or(0),
-            observed_generation: status.observed_generation.unwrap_or(0),
-        }
-    }
+    replica_spec_and_status!();
 }

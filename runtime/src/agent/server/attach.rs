@@ -8,7 +8,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 
-use super::exec::{session, ExecRequest, PROTOCOL};
+use super::exec::{running_container, session, ExecRequest, PROTOCOL};
 use super::{AgentState, ServerError};
 
 pub async fn attach(
@@ -18,13 +18,7 @@ pub async fn attach(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ServerError> {
     let request = ExecRequest::parse_streams(raw.as_deref().unwrap_or(""));
-    let live = state.live.get(&namespace, &pod).ok_or_else(|| ServerError::NotFound(format!("pod {namespace}/{pod} is not on this node")))?;
-    let runtime = live.runtime.clone().ok_or_else(|| ServerError::BadRequest(format!("pod {pod:?} has not started yet")))?;
-    let id = live
-        .containers
-        .get(&container)
-        .and_then(|c| c.id.clone())
-        .ok_or_else(|| ServerError::BadRequest(format!("container {container:?} in pod {pod:?} is not running")))?;
+    let (runtime, id) = running_container(&state, &namespace, &pod, &container)?;
     Ok(upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| async move {
         // An attach has no exit code of its own: it ends well when the container's output does.
         session(socket, request, move |io, _| async move { runtime.attach(&id, io).await.map(|()| 0).map_err(|e| e.to_string()) }).await;

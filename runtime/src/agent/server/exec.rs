@@ -5,6 +5,8 @@
 //! [`ContainerRuntime::exec`](crate::cri::ContainerRuntime::exec);
 //! `kubectl attach` speaks the same protocol (see [`super::attach`]).
 
+use std::sync::Arc;
+
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -14,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::{AgentState, ServerError};
-use crate::cri::{ExecIo, TerminalSize};
+use crate::cri::{ContainerId, ContainerRuntime, ExecIo, TerminalSize};
 
 pub const PROTOCOL: &str = "v5.channel.k8s.io";
 const STDIN: u8 = 0;
@@ -97,13 +99,7 @@ pub async fn exec(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ServerError> {
     let request = ExecRequest::parse(raw.as_deref().unwrap_or(""))?;
-    let live = state.live.get(&namespace, &pod).ok_or_else(|| ServerError::NotFound(format!("pod {namespace}/{pod} is not on this node")))?;
-    let runtime = live.runtime.clone().ok_or_else(|| ServerError::BadRequest(format!("pod {pod:?} has not started yet")))?;
-    let id = live
-        .containers
-        .get(&container)
-        .and_then(|c| c.id.clone())
-        .ok_or_else(|| ServerError::BadRequest(format!("container {container:?} in pod {pod:?} is not running")))?;
+    let (runtime, id) = running_container(&state, &namespace, &pod, &container)?;
     Ok(upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| async move {
         session(socket, request, move |io, argv| async move { runtime.exec(&id, argv, io).await.map_err(|e| e.to_string()) }).await;
     }))
@@ -111,6 +107,23 @@ pub async fn exec(
 
 /// Bridges one WebSocket to one exec (or attach) call. The call is dropped when the
 /// client goes away: an attach would otherwise hold the container's stdin until it exits.
+/// The runtime and id of a container that is running in a pod on this node.
+pub(super) fn running_container(
+    state: &AgentState,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+) -> Result<(Arc<dyn ContainerRuntime>, ContainerId), ServerError> {
+    let live = state.live.get(namespace, pod).ok_or_else(|| ServerError::NotFound(format!("pod {namespace}/{pod} is not on this node")))?;
+    let runtime = live.runtime.clone().ok_or_else(|| ServerError::BadRequest(format!("pod {pod:?} has not started yet")))?;
+    let id = live
+        .containers
+        .get(container)
+        .and_then(|c| c.id.clone())
+        .ok_or_else(|| ServerError::BadRequest(format!("container {container:?} in pod {pod:?} is not running")))?;
+    Ok((runtime, id))
+}
+
 pub(super) async fn session<F, Fut>(socket: WebSocket, request: ExecRequest, run: F)
 where
     F: FnOnce(ExecIo, Vec<String>) -> Fut,
