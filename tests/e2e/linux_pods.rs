@@ -193,6 +193,27 @@ fn memory_hog_over_its_limit_is_oom_killed_and_others_keep_running() {
 }
 
 #[test]
+fn a_200m_burner_is_held_to_a_fifth_of_a_core() {
+    let Some(c) = Cluster::start() else { return };
+    let limits = indent("resources: { limits: { cpu: 200m } }", 4);
+    // The marker makes the burner's command line unique on this host.
+    c.run_sh("burner", "while :; do :; done # burn-200m", &limits);
+    c.wait_phase("burner", "Running");
+    let pid = wait_for("the burner's process", POD_TIMEOUT, || pgrep("burn-200m").into_iter().next());
+    let cpu_ticks = || -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the burner's /proc stat");
+        let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
+        // utime and stime, in USER_HZ (100 a second).
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+    };
+    let (ticks_before, started) = (cpu_ticks(), Instant::now());
+    std::thread::sleep(Duration::from_secs(5));
+    let used = (cpu_ticks() - ticks_before) as f64 / 100.0;
+    let share = used / started.elapsed().as_secs_f64();
+    assert!((0.15..=0.25).contains(&share), "a 200m burner used {:.1} % of a core", share * 100.0);
+}
+
+#[test]
 fn the_pod_cgroup_carries_the_sum_of_its_container_limits() {
     let Some(c) = Cluster::start() else { return };
     let manifest = format!(
