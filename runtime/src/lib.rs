@@ -5,5 +5,6 @@ pub mod agent;
 pub mod cri;
 pub mod logs;
 pub mod mounts;
+pub mod net;
 pub mod wasm;
 pub mod linux;

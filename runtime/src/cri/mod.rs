@@ -5,12 +5,16 @@
 //! pod: it resolves the handler once at admission and only calls this trait.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::net::netns::NetNs;
+use crate::net::{DnsSettings, PodNetwork};
 
 /// Sandbox label carrying the pod's QoS class (Guaranteed, Burstable,
 /// BestEffort), for runtimes that group pods by it (cgroup parents).
@@ -37,6 +41,21 @@ pub struct SandboxConfig {
     /// Ports the pod's containers declare (for runtimes that must open them).
     pub ports: Vec<PortMapping>,
     pub labels: BTreeMap<String, String>,
+    /// The node's pod network the sandbox joins; `None` leaves the sandbox with a
+    /// namespace of its own holding only a loopback (or, where a runtime cannot make
+    /// one, no network at all).
+    pub network: Option<Arc<dyn PodNetwork>>,
+    /// Name servers and search path (a Linux pod's resolv.conf; a wasm guest's lookups).
+    pub dns: DnsSettings,
+}
+
+/// What a runtime reports of a running sandbox (CRI `PodSandboxStatus`).
+#[derive(Clone, Debug, Default)]
+pub struct SandboxStatus {
+    /// The pod's IP on the node's pod network.
+    pub ip: Option<IpAddr>,
+    /// The sandbox's network namespace, for dialing into the pod (port-forward, probes).
+    pub netns: Option<Arc<NetNs>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,6 +240,11 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Stop every container of the sandbox and release what it holds. Idempotent.
     async fn stop_sandbox(&self, id: &SandboxId) -> Result<(), CriError>;
     async fn remove_sandbox(&self, id: &SandboxId) -> Result<(), CriError>;
+    /// The sandbox's address and namespace.
+    async fn sandbox_status(&self, id: &SandboxId) -> Result<SandboxStatus, CriError> {
+        let _ = id;
+        Ok(SandboxStatus::default())
+    }
 
     async fn create_container(&self, sandbox: &SandboxId, config: &ContainerConfig) -> Result<ContainerId, CriError>;
     async fn start_container(&self, id: &ContainerId) -> Result<(), CriError>;

@@ -369,6 +369,8 @@ impl PodWorker {
                 labels.insert(crate::cri::QOS_CLASS_LABEL.to_string(), qos);
                 labels
             },
+            network: None,
+            dns: Default::default(),
         };
         match admitted.runtime.run_sandbox(&sandbox_config).await {
             Ok(sandbox) => {
