@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <wasi/api.h>
 
 #define MAX_LISTENERS 16
@@ -163,6 +164,16 @@ static const char *pod_name(void) {
     return name && *name ? name : "wasm";
 }
 
+/* Whether the request head has a header line starting with NAME (lower case, with the colon). */
+static int has_header(const char *head, const char *name) {
+    size_t n = strlen(name);
+    for (const char *line = strchr(head, '\n'); line; line = strchr(line, '\n')) {
+        line++;
+        if (strncasecmp(line, name, n) == 0) return 1;
+    }
+    return 0;
+}
+
 static void serve(__wasi_fd_t fd) {
     static char req[REQUEST_MAX];
     long len = read_head(fd, req, sizeof req);
@@ -201,9 +212,12 @@ static void serve(__wasi_fd_t fd) {
     printf("%s %s %d\n", method, path, status);
     fflush(stdout);
 
-    /* Half-close, then drain what the client still sends (a request body), so that closing a
-     * socket with unread data does not turn into a reset that could discard the response. */
-    if (__wasi_sock_shutdown(fd, __WASI_SDFLAGS_WR) == 0) {
+    /* A request with a body (or a head too big for the buffer) leaves unread data, and closing
+     * a socket with unread data sends a reset that can discard the response at the client: so
+     * half-close and drain what the client still sends. A GET is answered and closed at once. */
+    int unread = has_header(req, "content-length:") || has_header(req, "transfer-encoding:") ||
+                 (size_t)len == sizeof req - 1;
+    if (unread && __wasi_sock_shutdown(fd, __WASI_SDFLAGS_WR) == 0) {
         char sink[1024];
         for (int i = 0; i < 64 && recv_some(fd, sink, sizeof sink) > 0; i++) {}
     }
