@@ -4,7 +4,8 @@
 # the committed .wasm files unchanged unless a source changed.
 #
 #   *.c            a WASI preview 1 command module (httpd.c, hello.c, ...)
-#   *-p2.c         a WASI preview 2 command component (hello-p2.c, netcat-p2.c)
+#   *-p2.c         a WASI preview 2 command component (hello-p2.c; netcat-p2.c, which exports
+#                  wasi:cli/run from C as a reactor)
 #   http-hello.c   a wasi:http proxy component (exports wasi:http/incoming-handler)
 #
 # Debian's wasi-libc has no wasm32-wasip2 target, so every component starts as a preview 1 module
@@ -120,7 +121,7 @@ build_one() {
   name=$(basename "$src" .c)
   case "$name" in
     http-hello) kind=proxy world=http-hello ;;
-    netcat-p2) kind=command world=netcat ;;
+    netcat-p2) kind=reactor world=netcat ;; # exports wasi:cli/run itself: see wit/samples.wit
     *-p2) kind=command ;;
   esac
   local out="$dir/$name.wasm"
@@ -151,8 +152,9 @@ build_one() {
     # The *_component_type.o object carries the world as a custom section for wit-component.
     extra=(-I"$work/gen" "$work/gen/$stem.c" "$work/gen/${stem}_component_type.o")
   fi
-  # A proxy component has no main: it is a reactor whose export the host calls per request.
-  [ "$kind" = proxy ] && model=(-mexec-model=reactor)
+  # A reactor has no C main: the host calls the world's exports (wasi:http/incoming-handler per
+  # request; wasi:cli/run once) after wit-component's start function ran `_initialize`.
+  [ "$kind" != command ] && model=(-mexec-model=reactor)
   clang-16 --target=wasm32-wasi "${model[@]}" -O2 -Wl,--strip-all -o "$work/module.wasm" "$src" "${extra[@]}"
   "$tool" "$kind" "$work/module.wasm" "$out"
   rm -rf "$work"

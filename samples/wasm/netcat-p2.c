@@ -21,8 +21,9 @@
  * Usage errors exit 1 too: wasi:cli/exit@0.2 carries only success or failure.
  *
  * wasi-libc here is preview 1 only, so the sockets come from wit-bindgen C bindings for the
- * `netcat` world in wit/samples.wit; build.sh wraps the module with the preview 1 command adapter,
- * which supplies main's argv, environment, stdio and exit. */
+ * `netcat` world in wit/samples.wit. It is built as a reactor that exports wasi:cli/run itself
+ * (why: see that world) and is wrapped with the preview 1 reactor adapter, which gives wasi-libc
+ * its stdio, environment and exit; the arguments come from wasi:cli/environment. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,7 +398,7 @@ static int usage(void) {
     return 1;
 }
 
-int main(int argc, char **argv) {
+static int netcat(int argc, char **argv) {
     if (argc < 2) return usage();
     const char *timeout = getenv("NETCAT_TIMEOUT_SECONDS");
     long seconds = timeout ? atol(timeout) : 0;
@@ -427,4 +428,23 @@ int main(int argc, char **argv) {
         return 0;
     }
     return usage();
+}
+
+/* wasi:cli/run: the component's entry point (no C main in a reactor). Builds argv from
+ * wasi:cli/environment's arguments and reports failure as run's error result, which the host
+ * turns into exit status 1. */
+bool exports_wasi_cli_run_run(void) {
+    netcat_list_string_t args;
+    wasi_cli_environment_get_arguments(&args);
+    char **argv = calloc(args.len + 1, sizeof *argv);
+    if (!argv) return false;
+    for (size_t i = 0; i < args.len; i++) {
+        argv[i] = strndup((const char *)args.ptr[i].ptr, args.ptr[i].len);
+        if (!argv[i]) return false;
+    }
+    int rc = netcat((int)args.len, argv);
+    /* A reactor runs no C destructors at the end: flush what stdio still holds. */
+    fflush(stdout);
+    fflush(stderr);
+    return rc == 0;
 }
