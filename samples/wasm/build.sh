@@ -114,28 +114,24 @@ wasi_wit_deps() {
   return 1
 }
 
-# build_one SOURCE OUTDIR: builds SOURCE into OUTDIR/<name>.wasm. Returns 3 when a component
-# is skipped for lack of tools.
+# build_one SOURCE OUTDIR: builds SOURCE into OUTDIR/<name>.wasm, or says why it skips a
+# component. Everything is built in a temporary directory first, so a failed build never
+# replaces (or deletes) the file in OUTDIR.
 build_one() {
-  local src=$1 dir=$2 name kind=module world="" deps work
+  local src=$1 dir=$2 name kind=module world="" deps="" work
   name=$(basename "$src" .c)
   case "$name" in
     http-hello) kind=proxy world=http-hello ;;
     netcat-p2) kind=reactor world=netcat ;; # exports wasi:cli/run itself: see wit/samples.wit
     *-p2) kind=command ;;
   esac
-  local out="$dir/$name.wasm"
-  if [ "$kind" = module ]; then
-    clang-16 --target=wasm32-wasi -O2 -Wl,--strip-all -o "$out" "$src"
-    return 0
-  fi
-  if ! adapter_tool; then
+  if [ "$kind" != module ] && ! adapter_tool; then
     echo "skipped $name.wasm: cannot build the adapter tool (needs cargo and crates.io); keeping the committed file" >&2
-    return 3
+    return 0
   fi
   if [ -n "$world" ] && ! { bindgen_tool && deps=$(wasi_wit_deps); }; then
     echo "skipped $name.wasm: needs wit-bindgen-cli and the $wasi_http_crate WIT (cargo); keeping the committed file" >&2
-    return 3
+    return 0
   fi
   work=$(mktemp -d)
   local extra=() model=()
@@ -154,20 +150,22 @@ build_one() {
   fi
   # A reactor has no C main: the host calls the world's exports (wasi:http/incoming-handler per
   # request; wasi:cli/run once) after wit-component's start function ran `_initialize`.
-  [ "$kind" != command ] && model=(-mexec-model=reactor)
+  case "$kind" in proxy | reactor) model=(-mexec-model=reactor) ;; esac
   clang-16 --target=wasm32-wasi "${model[@]}" -O2 -Wl,--strip-all -o "$work/module.wasm" "$src" "${extra[@]}"
-  "$tool" "$kind" "$work/module.wasm" "$out"
+  if [ "$kind" = module ]; then
+    mv "$work/module.wasm" "$work/out.wasm"
+  else
+    "$tool" "$kind" "$work/module.wasm" "$work/out.wasm"
+  fi
+  mv "$work/out.wasm" "$dir/$name.wasm"
   rm -rf "$work"
+  echo "built $name.wasm ($(stat -c %s "$dir/$name.wasm") bytes)"
 }
 
 build_all() {
-  local dir=$1 src rc
+  local src
   for src in "$here"/*.c; do
-    rc=0
-    build_one "$src" "$dir" || rc=$?
-    [ "$rc" = 3 ] && continue
-    [ "$rc" = 0 ] || return "$rc"
-    echo "built $(basename "${src%.c}").wasm ($(stat -c %s "$dir/$(basename "${src%.c}").wasm") bytes)"
+    build_one "$src" "$1"
   done
 }
 
@@ -178,6 +176,7 @@ if [ "${1:-}" = --check ]; then
   build_all "$second" >/dev/null
   status=0
   for built in "$first"/*.wasm; do
+    [ -e "$built" ] || continue
     name=$(basename "$built")
     a=$(sha256sum <"$built" | cut -d' ' -f1)
     b=$(sha256sum <"$second/$name" | cut -d' ' -f1)
