@@ -1,15 +1,24 @@
-//! Exec probes (liveness, readiness, startup) run through
-//! [`ContainerRuntime::exec`]: a command inside the container's environment
-//! whose exit code 0 means healthy. Results pass the success and failure
-//! thresholds before the pod worker hears of them. httpGet, tcpSocket and
-//! grpc probes need pod networking and count as passing until it lands.
+//! Liveness, readiness and startup probes. Exec probes run a command through
+//! [`ContainerRuntime::exec`] (exit code 0 means healthy); httpGet and
+//! tcpSocket probes dial the pod's IP from the node's network namespace
+//! ([`target`]), so they work the same for wasm and Linux pods. Results pass
+//! the success and failure thresholds before the pod worker hears of them.
+//! grpc probes are not implemented yet and count as passing.
+
+mod http;
+mod target;
+mod tcp;
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+pub use target::ProbeTarget;
 
 use crate::cri::{ContainerId, ContainerRuntime, ExecIo};
 
@@ -95,14 +104,16 @@ pub fn spawn_probes(
     runtime: Arc<dyn ContainerRuntime>,
     id: ContainerId,
     container: &Container,
+    target: ProbeTarget,
     tx: mpsc::UnboundedSender<ProbeVerdict>,
 ) -> JoinHandle<()> {
     let name = container.name.clone();
+    let spec = container.clone();
     let startup = container.startup_probe.clone();
     let liveness = container.liveness_probe.clone();
     let readiness = container.readiness_probe.clone();
     tokio::spawn(async move {
-        let prober = Prober { runtime, id, name, tx };
+        let prober = Prober { runtime, id, name, container: spec, target, tx };
         match startup {
             Some(probe) => {
                 if !prober.run_until_verdict(ProbeKind::Startup, &probe).await {
@@ -130,6 +141,9 @@ struct Prober {
     runtime: Arc<dyn ContainerRuntime>,
     id: ContainerId,
     name: String,
+    /// For named ports.
+    container: Container,
+    target: ProbeTarget,
     tx: mpsc::UnboundedSender<ProbeVerdict>,
 }
 
@@ -167,9 +181,23 @@ impl Prober {
 
     /// One probe: `(healthy, why not)`.
     async fn check(&self, probe: &Probe) -> (bool, String) {
-        let Some(command) = probe.exec.as_ref().and_then(|e| e.command.clone()) else {
-            return (true, String::new());
+        let timeout = seconds(probe.timeout_seconds, 1);
+        let result = if let Some(command) = probe.exec.as_ref().and_then(|e| e.command.clone()) {
+            self.exec(command, timeout).await
+        } else if let Some(get) = &probe.http_get {
+            self.http_get(get, timeout).await
+        } else if let Some(tcp) = &probe.tcp_socket {
+            self.tcp_socket(tcp, timeout).await
+        } else {
+            Ok(())
         };
+        match result {
+            Ok(()) => (true, String::new()),
+            Err(message) => (false, message),
+        }
+    }
+
+    async fn exec(&self, command: Vec<String>, timeout: Duration) -> Result<(), String> {
         let io = ExecIo {
             stdin: None,
             stdout: Some(Box::new(tokio::io::sink())),
@@ -177,14 +205,48 @@ impl Prober {
             tty: false,
             resize: None,
         };
-        let timeout = seconds(probe.timeout_seconds, 1);
         match tokio::time::timeout(timeout, self.runtime.exec(&self.id, command.clone(), io)).await {
-            Ok(Ok(0)) => (true, String::new()),
-            Ok(Ok(code)) => (false, format!("command {command:?} exited with {code}")),
-            Ok(Err(err)) => (false, format!("command {command:?} failed: {err}")),
-            Err(_) => (false, format!("command {command:?} timed out after {}s", timeout.as_secs())),
+            Ok(Ok(0)) => Ok(()),
+            Ok(Ok(code)) => Err(format!("command {command:?} exited with {code}")),
+            Ok(Err(err)) => Err(format!("command {command:?} failed: {err}")),
+            Err(_) => Err(format!("command {command:?} timed out after {}s", timeout.as_secs())),
         }
     }
+
+    async fn http_get(&self, get: &k8s_openapi::api::core::v1::HTTPGetAction, timeout: Duration) -> Result<(), String> {
+        let port = resolve_port(&get.port, &self.container)?;
+        let endpoint = self.target.endpoint_for(get.host.as_deref()).await?;
+        let scheme = match get.scheme.as_deref() {
+            Some(s) if s.eq_ignore_ascii_case("https") => http::Scheme::Https,
+            _ => http::Scheme::Http,
+        };
+        let headers = get.http_headers.iter().flatten().map(|h| (h.name.clone(), h.value.clone())).collect();
+        let request = http::HttpGet { scheme, port, path: get.path.clone().unwrap_or_default(), headers };
+        http::probe(&endpoint, &request, timeout).await
+    }
+
+    async fn tcp_socket(&self, tcp: &k8s_openapi::api::core::v1::TCPSocketAction, timeout: Duration) -> Result<(), String> {
+        let port = resolve_port(&tcp.port, &self.container)?;
+        let endpoint = self.target.endpoint_for(tcp.host.as_deref()).await?;
+        tcp::probe(&endpoint, port, timeout).await
+    }
+}
+
+/// A probe's port: a number, or the name of one of the container's ports (and, as
+/// the kubelet's last resort, a number written as a string).
+fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String> {
+    let number = match port {
+        IntOrString::Int(n) => i64::from(*n),
+        IntOrString::String(name) => {
+            let named = container.ports.iter().flatten().find(|p| p.name.as_deref() == Some(name.as_str()));
+            match (named, name.parse::<i64>()) {
+                (Some(p), _) => i64::from(p.container_port),
+                (None, Ok(n)) => n,
+                (None, Err(_)) => return Err(format!("port {name} not found")),
+            }
+        }
+    };
+    u16::try_from(number).ok().filter(|p| *p > 0).ok_or_else(|| format!("invalid port number: {number}"))
 }
 
 fn seconds(value: Option<i32>, default: u64) -> Duration {
@@ -218,6 +280,19 @@ mod tests {
         assert_eq!(t.observe(false), Some(false));
         assert_eq!(t.observe(true), None);
         assert_eq!(t.observe(true), Some(true));
+    }
+
+    #[test]
+    fn ports_by_number_or_name() {
+        let container: Container = serde_json::from_value(serde_json::json!({
+            "name": "c", "ports": [{"name": "http", "containerPort": 8080}]
+        }))
+        .unwrap();
+        assert_eq!(resolve_port(&IntOrString::Int(81), &container), Ok(81));
+        assert_eq!(resolve_port(&IntOrString::String("http".into()), &container), Ok(8080));
+        assert_eq!(resolve_port(&IntOrString::String("9090".into()), &container), Ok(9090));
+        assert_eq!(resolve_port(&IntOrString::String("metrics".into()), &container), Err("port metrics not found".into()));
+        assert_eq!(resolve_port(&IntOrString::Int(0), &container), Err("invalid port number: 0".into()));
     }
 
     #[test]

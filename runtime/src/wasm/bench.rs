@@ -14,7 +14,9 @@ use super::cache::ProgramCache;
 use super::cpu::Metered;
 use super::engine::{start_epoch_ticker, EngineFlavor, EngineKit, Metering};
 use super::exit::describe;
-use super::guest::ModuleGuest;
+use super::guest::{ModuleGuest, ModuleWasi};
+use super::net::p1::P1Net;
+use super::net::GuestNet;
 use super::limits::{MemoryLimiter, MemoryRecord};
 use super::program::Program;
 use super::run::Meters;
@@ -51,7 +53,8 @@ pub async fn instantiate_cached(module: &[u8], iterations: usize, pool_slots: Op
     };
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
-        let guest = ModuleGuest { wasi: WasiCtxBuilder::new().build_p1(), limiter: MemoryLimiter::new(None, Arc::new(MemoryRecord::default())) };
+        let wasi = ModuleWasi { p1: WasiCtxBuilder::new().build_p1(), net: P1Net::default() };
+        let guest = ModuleGuest { wasi, limiter: MemoryLimiter::new(None, Arc::new(MemoryRecord::default())) };
         let mut store = Store::new(&kit.engine, guest);
         store.limiter(|guest| &mut guest.limiter);
         store.set_epoch_deadline(1);
@@ -91,7 +94,7 @@ pub async fn burner_cpu_time(burner: &[u8], rounds: u32, mode: BurnMode) -> Resu
     wasi.args(&["burner".to_owned(), rounds.to_string()]);
     let limits = Limits { fuel: flavor.fuel.then_some(u64::MAX), ..Limits::default() };
     let meters = Arc::new(Meters::default());
-    let run = Metered::new(program.run(wasi, limits, meters.clone()), None, meters.cpu_nanos.clone());
+    let run = Metered::new(program.run(wasi, limits, meters.clone(), GuestNet::default()), None, meters.cpu_nanos.clone());
     run.await.map_err(|e| WasmError::Engine(format!("burner failed: {}", describe(&e))))?;
     Ok(Duration::from_nanos(meters.cpu_nanos.load(Ordering::Relaxed)))
 }

@@ -14,7 +14,9 @@ use wasmtime_wasi::WasiCtxBuilder;
 use super::cpu::Metered;
 use super::exit::{classify, Exit, EXIT_HOST_ERROR};
 use super::guest::configure_wasi;
-use super::program::Program;
+use super::net::p1::listen_env;
+use super::net::{GuestNet, PodNet};
+use super::program::{Program, ProgramKind};
 use super::run::Meters;
 use super::stdio::LogOutput;
 use crate::cri::{ContainerConfig, ContainerId, ContainerState, CriError, ExitReason, SandboxId};
@@ -26,6 +28,8 @@ pub struct Container {
     pub config: ContainerConfig,
     pub program: Program,
     pub meters: Arc<Meters>,
+    /// The sandbox's pod network; `None`: the guest has no sockets.
+    pub net: Option<Arc<PodNet>>,
     state: watch::Sender<ContainerState>,
     abort: Mutex<Option<AbortHandle>>,
     /// Set when the container stops; its exec instances end with it.
@@ -33,13 +37,14 @@ pub struct Container {
 }
 
 impl Container {
-    pub fn new(id: ContainerId, sandbox: SandboxId, config: ContainerConfig, program: Program) -> Self {
+    pub fn new(id: ContainerId, sandbox: SandboxId, config: ContainerConfig, program: Program, net: Option<Arc<PodNet>>) -> Self {
         Container {
             id,
             sandbox,
             config,
             program,
             meters: Arc::new(Meters::default()),
+            net,
             state: watch::channel(ContainerState::Created).0,
             abort: Mutex::new(None),
             stopping: watch::channel(false).0,
@@ -81,7 +86,7 @@ impl Container {
             return Err(CriError::FailedPrecondition(format!("container {:?} was already started", self.id)));
         }
         let launch = self.prepare_launch(hub, rotation);
-        let (writer, wasi) = match launch {
+        let (writer, wasi, net) = match launch {
             Ok(launch) => launch,
             Err(err) => {
                 self.finish(Exit { code: EXIT_HOST_ERROR, reason: ExitReason::Error, message: Some(err.to_string()) }, started_at);
@@ -91,7 +96,7 @@ impl Container {
         let (abort, registration) = AbortHandle::new_pair();
         *self.abort_slot() = Some(abort);
         let limits = self.config.limits;
-        let run = self.program.run(wasi, limits, self.meters.clone());
+        let run = self.program.run(wasi, limits, self.meters.clone(), net);
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let metered = Metered::new(run, limits.cpu_millis, this.meters.cpu_nanos.clone());
@@ -108,7 +113,7 @@ impl Container {
         Ok(())
     }
 
-    fn prepare_launch(&self, hub: &LogHub, rotation: RotationPolicy) -> Result<(LogWriter, WasiCtxBuilder), CriError> {
+    fn prepare_launch(&self, hub: &LogHub, rotation: RotationPolicy) -> Result<(LogWriter, WasiCtxBuilder, GuestNet), CriError> {
         let config = &self.config;
         let writer = LogWriter::create(hub, &config.log_path, rotation)
             .map_err(|e| CriError::Io { context: format!("log {}", config.log_path.display()), source: std::io::Error::other(e) })?;
@@ -117,7 +122,31 @@ impl Container {
             .stdout(LogOutput::new(writer.clone(), LogStream::Stdout, self.meters.output_bytes.clone()))
             .stderr(LogOutput::new(writer.clone(), LogStream::Stderr, self.meters.output_bytes.clone()));
         configure_wasi(&mut builder, &config.argv, &config.env, config.working_dir.as_deref(), &config.mounts)?;
-        Ok((writer, builder))
+        let log = writer.clone();
+        let report = Arc::new(move |line: String| {
+            // The guest sees only access-denied; the log says why.
+            let _ = log.write(LogStream::Stderr, line.as_bytes());
+        });
+        let net = self.guest_net(&mut builder, report, true)?;
+        Ok((writer, builder, net))
+    }
+
+    /// The network of one instance of this container's program: sockets for a component; for
+    /// a module that `listens` (the container itself, not an exec), the listening sockets of
+    /// the pod's ports, announced in `LISTEN_FDS`.
+    pub fn guest_net(&self, builder: &mut WasiCtxBuilder, report: Arc<dyn Fn(String) + Send + Sync>, listens: bool) -> Result<GuestNet, CriError> {
+        let preopens = u32::try_from(self.config.mounts.len()).unwrap_or(u32::MAX);
+        let Some(pod) = &self.net else { return Ok(GuestNet { pod: None, listeners: Vec::new(), preopens }) };
+        let mut listeners = Vec::new();
+        match self.program.kind() {
+            ProgramKind::Module if listens => {
+                listeners = pod.listeners().map_err(|source| CriError::Io { context: "opening the pod's ports".into(), source })?;
+                builder.envs(&listen_env(&pod.tcp_ports));
+            }
+            ProgramKind::Module => {}
+            ProgramKind::Component => pod.open_sockets(builder, report),
+        }
+        Ok(GuestNet { pod: Some(pod.clone()), listeners, preopens })
     }
 
     /// Stops the container (and its execs). WASI has no signals to ask a guest to end, so the

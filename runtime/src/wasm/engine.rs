@@ -92,7 +92,9 @@ impl EngineKit {
         let engine_error = |e: wasmtime::Error| WasmError::Engine(e.to_string());
         let engine = Engine::new(&engine_config(flavor)).map_err(engine_error)?;
         let mut modules = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut modules, |guest: &mut ModuleGuest| &mut guest.wasi).map_err(engine_error)?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut modules, |guest: &mut ModuleGuest| &mut guest.wasi.p1).map_err(engine_error)?;
+        // Descriptor functions that also know the sockets handed to the module.
+        super::net::p1::linker::shadow(&mut modules).map_err(engine_error)?;
         let mut components = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(engine_error)?;
         let fingerprint = fingerprint(&engine);

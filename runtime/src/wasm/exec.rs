@@ -36,9 +36,13 @@ pub async fn exec_in(container: &Container, argv: Vec<String>, io: ExecIo) -> Re
     }
     configure_wasi(&mut builder, &argv, &config.env, config.working_dir.as_deref(), &config.mounts)?;
 
+    // An exec shares the pod's network (a component may connect out) but not its ports.
+    let id = container.id.clone();
+    let report = Arc::new(move |line: String| tracing::info!(container = ?id, "exec: {}", line.trim_end()));
+    let net = container.guest_net(&mut builder, report, false)?;
     let meters = Arc::new(Meters::default());
     let limits = config.limits;
-    let run = Metered::new(container.program.run(builder, limits, meters.clone()), limits.cpu_millis, meters.cpu_nanos.clone());
+    let run = Metered::new(container.program.run(builder, limits, meters.clone(), net), limits.cpu_millis, meters.cpu_nanos.clone());
     let mut stopping = container.stopping();
     let guest = async {
         tokio::select! {

@@ -11,6 +11,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::MemoryLimiter;
+use super::net::p1::P1Net;
 use super::WasmError;
 use crate::cri::Mount;
 
@@ -21,7 +22,14 @@ pub struct Guest<W> {
 }
 
 /// The Store state of a WASI preview 1 core module.
-pub type ModuleGuest = Guest<WasiP1Ctx>;
+pub type ModuleGuest = Guest<ModuleWasi>;
+
+/// The WASI state of a core module: wasmtime-wasi's preview 1 context and the sockets the node
+/// handed over (see [`crate::wasm::net::p1`]).
+pub struct ModuleWasi {
+    pub p1: WasiP1Ctx,
+    pub net: P1Net,
+}
 /// The Store state of a WASI preview 2 component.
 pub type ComponentGuest = Guest<ComponentWasi>;
 

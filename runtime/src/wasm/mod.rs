@@ -8,6 +8,7 @@
 //! - [`limits`], [`cpu`]: `limits.memory` and `limits.cpu`; fuel is set per Store in [`run`].
 //! - [`stdio`]: stdout/stderr into the CRI log file, exec streams.
 //! - [`container`], [`exec`], [`runtime`]: the container lifecycle, exec, and the `ContainerRuntime` impl.
+//! - [`net`]: the pod network of a wasm sandbox, for each kind of guest.
 //! - [`bench`]: timings for `wasmkube bench wasm`.
 
 pub mod artifact;
@@ -20,6 +21,7 @@ pub mod exec;
 pub mod exit;
 pub mod guest;
 pub mod limits;
+pub mod net;
 pub mod program;
 pub mod run;
 pub mod runtime;

@@ -15,7 +15,9 @@ use wasmtime_wasi::WasiCtxBuilder;
 use super::artifact::Compiled;
 use super::engine::EngineKit;
 use super::exit::describe;
-use super::guest::{ComponentGuest, ComponentWasi, ModuleGuest};
+use super::guest::{ComponentGuest, ComponentWasi, ModuleGuest, ModuleWasi};
+use super::net::p1::P1Net;
+use super::net::{GuestNet, InNetNs};
 use super::run::{run_component, run_module, Meters};
 use super::WasmError;
 use crate::cri::Limits;
@@ -79,19 +81,26 @@ impl Program {
     }
 
     /// Runs one new instance to its end with the WASI context of `wasi` (stdio, argv, env,
-    /// mounts already set), under `limits`, recording into `meters`. The context is built
-    /// here, before the future exists, so the future owns only `Send` state.
+    /// mounts and, for components, sockets already set), under `limits`, recording into
+    /// `meters`. A module gets the listening sockets of `net`; a component runs with its
+    /// polls inside the pod's network namespace, so the sockets it makes are the pod's. The
+    /// context is built here, before the future exists, so the future owns only `Send` state.
     pub fn run(
         &self,
         mut wasi: WasiCtxBuilder,
         limits: Limits,
         meters: Arc<Meters>,
+        net: GuestNet,
     ) -> impl Future<Output = wasmtime::Result<()>> + Send + 'static {
         match self {
-            Program::Module(pre) => Either::Left(run_module(pre.clone(), wasi.build_p1(), limits, meters)),
-            Program::Component(pre) => {
-                Either::Right(run_component(pre.clone(), ComponentWasi::new(wasi.build()), limits, meters))
+            Program::Module(pre) => {
+                let wasi = ModuleWasi { p1: wasi.build_p1(), net: P1Net::new(net.listeners, net.preopens) };
+                Either::Left(run_module(pre.clone(), wasi, limits, meters))
             }
+            Program::Component(pre) => Either::Right(InNetNs::new(
+                run_component(pre.clone(), ComponentWasi::new(wasi.build()), limits, meters),
+                net.pod.map(|pod| pod.netns.clone()),
+            )),
         }
     }
 }
@@ -132,7 +141,7 @@ mod tests {
         let compiled = Compiled::compile(&kit.engine, bytes).expect("compile");
         let program = Program::link(&kit, &compiled).expect("link");
         assert_eq!(program.kind(), ProgramKind::Component);
-        program.run(WasiCtxBuilder::new(), limits, Arc::new(Meters::default())).await
+        program.run(WasiCtxBuilder::new(), limits, Arc::new(Meters::default()), GuestNet::default()).await
     }
 
     fn sample() -> Vec<u8> {
@@ -173,7 +182,7 @@ mod tests {
         let compiled = Compiled::compile(&kit.engine, &command("(loop br 0) i32.const 0")).expect("compile");
         let program = Program::link(&kit, &compiled).expect("link");
         let used = Arc::new(AtomicU64::new(0));
-        let run = Metered::new(program.run(WasiCtxBuilder::new(), Limits::default(), Arc::new(Meters::default())), Some(200), used.clone());
+        let run = Metered::new(program.run(WasiCtxBuilder::new(), Limits::default(), Arc::new(Meters::default()), GuestNet::default()), Some(200), used.clone());
         let wall = Duration::from_millis(600);
         // Only a guest that yields lets the timeout fire; then the instance is dropped.
         assert!(tokio::time::timeout(wall, run).await.is_err(), "the loop never ends by itself");

@@ -6,12 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use wasmtime::{Engine, InstancePre, Store, UpdateDeadline};
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::I32Exit;
 
 use super::exit::RunFacts;
-use super::guest::{ComponentGuest, ComponentWasi, Guest, ModuleGuest};
+use super::guest::{ComponentGuest, ComponentWasi, Guest, ModuleGuest, ModuleWasi};
 use super::limits::{MemoryLimiter, MemoryRecord};
 use crate::cri::Limits;
 
@@ -39,7 +38,7 @@ impl Meters {
 }
 
 /// Instantiates a core module in a fresh Store and runs its `_start`.
-pub async fn run_module(pre: InstancePre<ModuleGuest>, wasi: WasiP1Ctx, limits: Limits, meters: Arc<Meters>) -> wasmtime::Result<()> {
+pub async fn run_module(pre: InstancePre<ModuleGuest>, wasi: ModuleWasi, limits: Limits, meters: Arc<Meters>) -> wasmtime::Result<()> {
     let mut store = metered_store(pre.module().engine(), wasi, limits, &meters)?;
     let result = async {
         let instance = pre.instantiate_async(&mut store).await?;

@@ -14,12 +14,15 @@ use super::cache::{CacheCounters, ProgramCache};
 use super::container::Container;
 use super::engine::{start_epoch_ticker, EngineFlavor, EngineKit, Metering};
 use super::exec::exec_in;
+use super::net::policy::default_cluster_networks;
+use super::net::PodNet;
 use super::WasmError;
 use crate::cri::{
     ContainerConfig, ContainerId, ContainerRuntime, ContainerState, ContainerStats, CriError, ExecIo, ImageContent,
-    SandboxConfig, SandboxId,
+    SandboxConfig, SandboxId, SandboxStatus,
 };
 use crate::logs::{LogHub, RotationPolicy};
+use crate::net::netns::NetNs;
 
 /// How a node runs wasm.
 #[derive(Clone, Debug)]
@@ -34,6 +37,9 @@ pub struct WasmOptions {
     /// The registry of live logs, shared with the agent that serves `kubectl logs -f`.
     pub log_hub: LogHub,
     pub log_rotation: RotationPolicy,
+    /// The networks preview 2 guests may connect and send to (egress is closed beyond them):
+    /// the pod and service CIDRs.
+    pub cluster_networks: Vec<ipnet::IpNet>,
 }
 
 impl WasmOptions {
@@ -46,6 +52,7 @@ impl WasmOptions {
             pool_slots: Some(max_pods * 2),
             log_hub: LogHub::new(),
             log_rotation: RotationPolicy::default(),
+            cluster_networks: default_cluster_networks(),
         }
     }
 }
@@ -66,6 +73,8 @@ struct Sandbox {
     config: SandboxConfig,
     containers: BTreeSet<ContainerId>,
     stopped: bool,
+    /// Set when the sandbox joined the node's pod network.
+    net: Option<Arc<PodNet>>,
 }
 
 impl WasmRuntime {
@@ -113,6 +122,16 @@ impl WasmRuntime {
     }
 }
 
+/// A namespace of the pod's own, joined to the node's pod network.
+async fn join_network(config: &SandboxConfig, network: &dyn crate::net::PodNetwork, cluster: &[ipnet::IpNet]) -> Result<PodNet, CriError> {
+    let netns = NetNs::new_anonymous().map_err(|source| CriError::Io { context: "creating the pod's network namespace".into(), source })?;
+    let ip = network
+        .attach(&config.pod_uid, &netns)
+        .await
+        .map_err(|e| CriError::Internal(format!("joining the pod network: {e}")))?;
+    Ok(PodNet::new(netns, ip, config.dns.clone(), &config.ports, cluster.into()))
+}
+
 #[async_trait]
 impl ContainerRuntime for WasmRuntime {
     fn handler(&self) -> &'static str {
@@ -120,14 +139,41 @@ impl ContainerRuntime for WasmRuntime {
     }
 
     async fn run_sandbox(&self, config: &SandboxConfig) -> Result<SandboxId, CriError> {
-        let mut sandboxes = self.sandboxes();
-        let live = sandboxes.values().filter(|s| !s.stopped).count();
-        if live >= self.options.max_pods as usize {
-            return Err(CriError::FailedPrecondition(format!("node is at its capacity of {} pods", self.options.max_pods)));
-        }
+        let admit = |sandboxes: &HashMap<SandboxId, Sandbox>| {
+            let live = sandboxes.values().filter(|s| !s.stopped).count();
+            if live >= self.options.max_pods as usize {
+                return Err(CriError::FailedPrecondition(format!("node is at its capacity of {} pods", self.options.max_pods)));
+            }
+            Ok(())
+        };
+        admit(&self.sandboxes())?;
+        let net = match &config.network {
+            Some(network) => Some(Arc::new(join_network(config, network.as_ref(), &self.options.cluster_networks).await?)),
+            None => None,
+        };
         let id = SandboxId(self.next_id());
-        sandboxes.insert(id.clone(), Sandbox { config: config.clone(), containers: BTreeSet::new(), stopped: false });
-        Ok(id)
+        // Another sandbox may have taken the last place while this one joined the network.
+        let admitted = {
+            let mut sandboxes = self.sandboxes();
+            admit(&sandboxes).map(|()| {
+                sandboxes.insert(id.clone(), Sandbox { config: config.clone(), containers: BTreeSet::new(), stopped: false, net });
+            })
+        };
+        if admitted.is_err() {
+            if let Some(network) = &config.network {
+                network.detach(&config.pod_uid).await;
+            }
+        }
+        admitted.map(|()| id)
+    }
+
+    async fn sandbox_status(&self, id: &SandboxId) -> Result<SandboxStatus, CriError> {
+        let sandboxes = self.sandboxes();
+        let sandbox = sandboxes.get(id).ok_or_else(|| CriError::SandboxNotFound(id.clone()))?;
+        Ok(match &sandbox.net {
+            Some(net) => SandboxStatus { ip: Some(net.ip), netns: Some(net.netns.clone()) },
+            None => SandboxStatus::default(),
+        })
     }
 
     async fn stop_sandbox(&self, id: &SandboxId) -> Result<(), CriError> {
@@ -158,9 +204,15 @@ impl ContainerRuntime for WasmRuntime {
         self.stop_sandbox(id).await?;
         let removed = self.sandboxes().remove(id);
         if let Some(sandbox) = removed {
-            let mut containers = self.containers();
-            for container in &sandbox.containers {
-                containers.remove(container);
+            {
+                let mut containers = self.containers();
+                for container in &sandbox.containers {
+                    containers.remove(container);
+                }
+            }
+            if let (Some(network), Some(_)) = (&sandbox.config.network, &sandbox.net) {
+                // The namespace itself goes when the last socket and the Sandbox let go of it.
+                network.detach(&sandbox.config.pod_uid).await;
             }
             tracing::debug!(pod = %sandbox.config.name, namespace = %sandbox.config.namespace, "wasm sandbox removed");
         }
@@ -168,9 +220,10 @@ impl ContainerRuntime for WasmRuntime {
     }
 
     async fn create_container(&self, sandbox: &SandboxId, config: &ContainerConfig) -> Result<ContainerId, CriError> {
-        if self.sandboxes().get(sandbox).is_none_or(|s| s.stopped) {
-            return Err(CriError::SandboxNotFound(sandbox.clone()));
-        }
+        let net = match self.sandboxes().get(sandbox) {
+            Some(s) if !s.stopped => s.net.clone(),
+            _ => return Err(CriError::SandboxNotFound(sandbox.clone())),
+        };
         let (digest, bytes) = match &config.image {
             ImageContent::Wasm { digest, bytes } => (digest, bytes),
             ImageContent::Rootfs { .. } => {
@@ -186,7 +239,7 @@ impl ContainerRuntime for WasmRuntime {
         };
         let program = self.cache.prepare(kit, metering, digest, bytes.clone()).await?;
         let id = ContainerId(self.next_id());
-        let container = Arc::new(Container::new(id.clone(), sandbox.clone(), config.clone(), program));
+        let container = Arc::new(Container::new(id.clone(), sandbox.clone(), config.clone(), program, net));
         // The sandbox may have been stopped while the program compiled.
         let mut sandboxes = self.sandboxes();
         match sandboxes.get_mut(sandbox) {

@@ -9,3 +9,4 @@ mod exec;
 mod fixture;
 mod lifecycle;
 mod limits;
+mod network;

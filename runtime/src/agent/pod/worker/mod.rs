@@ -26,7 +26,7 @@ use crate::agent::backoff::Backoff;
 use crate::agent::context::AgentContext;
 use crate::agent::events::EventType;
 use crate::agent::live::{LiveContainer, LivePod};
-use crate::agent::probes::{spawn_probes, ProbeKind, ProbeVerdict};
+use crate::agent::probes::{spawn_probes, ProbeKind, ProbeTarget, ProbeVerdict};
 use crate::agent::spec::argv::resolve_argv;
 use crate::agent::spec::env::resolve_env;
 use crate::agent::spec::limits::{container_limits, qos_class};
@@ -484,7 +484,8 @@ impl PodWorker {
         slot.ran_before = false;
         slot.run_started = Some(Instant::now());
         if !slot.init {
-            slot.probes = Some(spawn_probes(runtime.clone(), id.clone(), &spec, self.probes_tx.clone()));
+            let target = ProbeTarget::new(runtime.clone(), self.sandbox.clone(), None);
+            slot.probes = Some(spawn_probes(runtime.clone(), id.clone(), &spec, target, self.probes_tx.clone()));
         } else {
             slot.record.started = true;
         }

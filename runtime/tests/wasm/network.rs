@@ -1,0 +1,113 @@
+//! Wasm pods on a pod network, without the agent: a stand-in network that gives the pod's
+//! namespace a loopback only (the real one, with eth0 and a pod IP, is the agent's; e2e tests
+//! cover it). Needs root (network namespaces); skipped with a message otherwise.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use runtime::cri::{ContainerRuntime, PortMapping, SandboxConfig};
+use runtime::net::netns::NetNs;
+use runtime::net::{NetError, PodNetwork};
+use runtime::wasm::{WasmOptions, WasmRuntime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::fixture::{log_path, wait_for_log, Node};
+
+/// Brings the namespace's loopback up and calls 127.0.0.1 the pod's IP.
+#[derive(Debug, Default)]
+struct LoopbackNetwork {
+    detached: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl PodNetwork for LoopbackNetwork {
+    async fn attach(&self, pod_uid: &str, netns: &Arc<NetNs>) -> Result<IpAddr, NetError> {
+        let up = netns
+            .run(|| std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status())
+            .and_then(|status| status)
+            .map_err(|source| NetError::Io { context: format!("lo up for {pod_uid}"), source })?;
+        assert!(up.success(), "ip link set lo up");
+        Ok(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    async fn detach(&self, pod_uid: &str) {
+        self.detached.lock().unwrap().push(pod_uid.to_owned());
+    }
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+struct NetNode {
+    node: Node,
+    network: Arc<LoopbackNetwork>,
+    netns: Arc<NetNs>,
+}
+
+async fn node_with_ports(ports: &[u16]) -> NetNode {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = WasmOptions::new(dir.path().join("data"));
+    options.max_pods = 4;
+    options.pool_slots = Some(8);
+    let runtime = WasmRuntime::new(options).expect("runtime");
+    let network = Arc::new(LoopbackNetwork::default());
+    let sandbox = runtime
+        .run_sandbox(&SandboxConfig {
+            pod_uid: "uid-net".into(),
+            namespace: "default".into(),
+            name: "web".into(),
+            hostname: "web".into(),
+            log_dir: dir.path().join("logs"),
+            ports: ports.iter().map(|p| PortMapping { container_port: *p, protocol: "TCP".into(), name: None }).collect(),
+            network: Some(network.clone()),
+            ..SandboxConfig::default()
+        })
+        .await
+        .expect("sandbox");
+    let status = runtime.sandbox_status(&sandbox).await.expect("status");
+    assert_eq!(status.ip, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let netns = status.netns.expect("a wasm sandbox on a network has a namespace");
+    assert!(!netns.same_as(&NetNs::current().expect("current")), "the pod's namespace is its own");
+    NetNode { node: Node { runtime, dir, sandbox }, network, netns }
+}
+
+/// One HTTP/1.0 exchange from inside the pod's namespace.
+async fn get(netns: &NetNs, port: u16, path: &str) -> String {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = tokio::time::timeout(Duration::from_secs(10), netns.tcp_connect(addr)).await.expect("connect in time").expect("connect");
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.expect("send");
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response)).await.expect("answer in time").expect("read");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview1_server_answers_on_its_declared_ports_inside_the_pod_namespace() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let NetNode { node, network, netns } = node_with_ports(&[8080, 9090]).await;
+    let mut config = node.config("httpd", "httpd", &[]);
+    config.env.push(("HOSTNAME".into(), "web-1".into()));
+    let id = node.start(&config).await;
+    wait_for_log(&log_path(&config), "serving 2 socket(s) from fd 3", Duration::from_secs(20)).await;
+
+    let answer = get(&netns, 8080, "/").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nweb-1\n"), "{answer}");
+    let second = get(&netns, 9090, "/healthz").await;
+    assert!(second.ends_with("ok\n"), "{second}");
+    for _ in 0..20 {
+        assert!(get(&netns, 8080, "/nope").await.starts_with("HTTP/1.1 404"));
+    }
+    let log = wait_for_log(&log_path(&config), "GET /healthz 200", Duration::from_secs(5)).await;
+    assert!(log.contains("GET / 200"), "{log}");
+
+    node.runtime.stop_container(&id, Duration::from_secs(1)).await.expect("stop");
+    node.runtime.remove_sandbox(&node.sandbox).await.expect("remove");
+    assert_eq!(network.detached.lock().unwrap().as_slice(), ["uid-net"]);
+}
