@@ -30,6 +30,7 @@ pub mod replicaset;
 pub mod gc;
 pub mod namespace;
 pub mod quota;
+pub mod servicelb;
 pub mod statefulset;
 pub mod storage;
 
@@ -101,6 +102,7 @@ async fn run_all(ctx: Context) {
     controllers.spawn(nodelifecycle::run(ctx.clone()));
     controllers.spawn(storage::run(ctx.clone()));
     controllers.spawn(statefulset::run(ctx.clone()));
+    controllers.spawn(servicelb::run(ctx.clone()));
     controllers.spawn(gc::run(ctx.clone()));
     controllers.spawn(namespace::run(ctx.clone()));
     controllers.spawn(quota::run(ctx.clone()));

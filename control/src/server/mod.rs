@@ -116,6 +116,7 @@ pub async fn run(
     let listener = std::net::TcpListener::bind(config.listen).map_err(|source| ServerError::Serve { addr: config.listen, source })?;
     listener.set_nonblocking(true).map_err(|source| ServerError::Serve { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Serve { addr: config.listen, source })?;
+    bootstrap::ensure_api_service(store.as_ref(), addr).await.map_err(ServerError::Bootstrap)?;
     let kubeconfig = config.data_dir.join("kubeconfig.yaml");
     kubeconfig::write(&kubeconfig, &format!("https://{addr}"), &pki.ca_cert_pem, &admin_token)?;
 

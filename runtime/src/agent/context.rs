@@ -9,6 +9,7 @@ use kube::Client;
 
 use super::events::Recorder;
 use super::live::LivePods;
+use super::proxy::ServiceTable;
 use super::spec::downward::NodeFacts;
 use crate::cri::ContainerRuntime;
 use crate::logs::LogHub;
@@ -22,6 +23,8 @@ pub struct AgentContext {
     pub recorder: Recorder,
     pub live: LivePods,
     pub log_hub: LogHub,
+    /// Services and their ready endpoints (the proxy, DNS and Ingress read it; `proxy::run` feeds it).
+    pub services: ServiceTable,
 }
 
 impl AgentContext {

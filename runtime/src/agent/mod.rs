@@ -13,6 +13,7 @@
 pub mod backoff;
 pub mod client;
 pub mod context;
+pub mod dns;
 pub mod error;
 pub mod events;
 pub mod host;
@@ -22,6 +23,7 @@ pub mod live;
 pub mod node;
 pub mod pod;
 pub mod probes;
+pub mod proxy;
 pub mod server;
 pub mod spec;
 pub mod volumes;
@@ -132,12 +134,14 @@ pub async fn run(
         recorder: events::Recorder::new(client.clone(), &config.node_name),
         live,
         log_hub: config.log_hub.clone(),
+        services: proxy::ServiceTable::default(),
     });
     let result = tokio::select! {
         served = serve => served.map_err(AgentError::Serve),
         () = node::keep_status(client.clone(), identity) => Ok(()),
         () = lease::keep_renewing(client.clone(), registered) => Ok(()),
         () = image_gc::keep_collecting(ctx.clone(), config.image_gc_max_bytes) => Ok(()),
+        () = proxy::run(ctx.clone()) => Ok(()),
         () = pod::manager::manage_pods(ctx) => Ok(()),
         () = shutdown => Ok(()),
     };

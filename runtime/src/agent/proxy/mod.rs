@@ -1,0 +1,68 @@
+//! The node's service proxy, kube-proxy's job without iptables: the agent
+//! itself listens on every ClusterIP:port inside the node network namespace
+//! (where the whole service CIDR is routed to `lo`, so any ClusterIP can be
+//! bound), on nodeIP:nodePort and, for LoadBalancer Services, nodeIP:port on
+//! the host, and relays each connection to a ready endpoint.
+//!
+//! - [`table`]: the Services and their ready endpoints ([`ServiceTable`]), fed by [`feed`];
+//!   the DNS and the Ingress controller read it too.
+//! - [`model`]: Services and EndpointSlices read into plain values; [`balancer`]: round
+//!   robin and ClientIP affinity.
+//! - [`listeners`]: which sockets the Services call for; [`reconcile`]: opens and closes them.
+//! - [`tcp`], [`udp`]: relaying; [`dial`]: where sockets toward endpoints are made.
+//!
+//! Only endpoints on this node are reachable (the pod network has no fabric
+//! between nodes yet); an endpoint on another node fails to connect and the
+//! next one is tried.
+
+pub mod balancer;
+pub mod dial;
+mod events;
+pub mod feed;
+pub mod listeners;
+pub mod model;
+pub mod reconcile;
+pub mod table;
+mod tcp;
+mod udp;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use model::{Protocol, ServiceKey};
+pub use table::{ServicePortRef, ServiceTable};
+
+use super::context::AgentContext;
+use crate::net::netns::NetNs;
+use listeners::Scope;
+use reconcile::{FailureReport, Proxy};
+
+/// The cluster DNS's ClusterIP: its port is served by [`super::dns`], not proxied.
+pub const CLUSTER_DNS_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 43, 0, 10));
+
+/// Feeds `ctx.services` and runs the proxy and the cluster DNS until dropped;
+/// dropping closes every listener.
+pub async fn run(ctx: Arc<AgentContext>) {
+    let (node_netns, node_ip) = node_network(&ctx);
+    let table = ctx.services.clone();
+    let client = ctx.client.clone();
+    let node = ctx.node.node_name.clone();
+    let report: FailureReport = Box::new(move |key, target, err| {
+        events::warn(
+            &client,
+            &node,
+            &target.service,
+            "PortUnavailable",
+            format!("node {node} cannot open {} {} port {}: {err}", target.exposure.as_str(), format!("{:?}", key.protocol).to_uppercase(), key.addr),
+        );
+    });
+    let scope = Scope { cluster_ips: true, node_ip, reserved_ip: Some(CLUSTER_DNS_IP) };
+    let proxy = Proxy::new(table.clone(), node_netns.clone(), scope, report);
+    tokio::join!(feed::feed(ctx.client.clone(), table.clone()), proxy.run(), super::dns::serve(table, node_netns));
+}
+
+/// The node network namespace (None without a pod network) and the node address.
+fn node_network(ctx: &AgentContext) -> (Option<Arc<NetNs>>, IpAddr) {
+    // The node network comes with the pod network (not yet wired into the context).
+    (None, ctx.node.host_ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)))
+}
