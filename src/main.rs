@@ -100,6 +100,8 @@ enum BenchCommand {
     Wasm(bench::wasm::BenchWasmArgs),
     /// Linux pods: create -> Running of a cached busybox pod, side by side with podman kube play and crun.
     Linux(bench::linux::BenchLinuxArgs),
+    /// Pod networking: HTTP requests/s and p50/p99 direct to pod IPs and through ClusterIPs (wasm and Linux pods), a wasi-http pod beside `wasmtime serve`.
+    Net(bench::net::BenchNetArgs),
 }
 
 mod bench;
@@ -126,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Images(args) } => bench::images::run(args).await,
         Command::Bench { what: BenchCommand::Wasm(args) } => bench::wasm::run(args).await,
         Command::Bench { what: BenchCommand::Linux(args) } => bench::linux::run(args).await,
+        Command::Bench { what: BenchCommand::Net(args) } => bench::net::run(args).await,
     }
 }
 

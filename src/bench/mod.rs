@@ -5,5 +5,6 @@ pub mod deploy;
 pub mod images;
 mod harness;
 pub mod linux;
+pub mod net;
 pub mod scheduler;
 pub mod wasm;

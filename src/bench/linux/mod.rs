@@ -5,7 +5,7 @@
 //! whose tool is missing is skipped with a hint, never installed.
 
 mod crun;
-mod image;
+pub(crate) mod image;
 mod podman;
 mod wasmkube;
 
