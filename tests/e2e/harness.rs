@@ -295,7 +295,18 @@ impl Server {
         s
     }
 
+    /// [`Server::start_with_samples`] with more `wasmkube server` flags (kept across restarts),
+    /// e.g. `--insecure-registry` and `--ingress-port`.
+    pub fn start_with_samples_and_flags(names: &[&str], flags: &[&str]) -> Server {
+        let mut s = Server::unstarted(true);
+        s.extra_flags = flags.iter().map(|f| f.to_string()).collect();
+        import_samples(&s.data_dir(), names);
+        s.launch("127.0.0.1:0");
+        s
+    }
+
     /// The name of the first registered node, waiting up to 30 s for one.
+
     pub fn node_name(&self) -> String {
         wait_for("a node", Duration::from_secs(30), || {
             // `{.items[*]}`: kubectl fails on an index into a still-empty list.

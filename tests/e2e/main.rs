@@ -28,3 +28,5 @@ mod daemonsets;
 mod linux_exec_tty;
 mod samples;
 mod leader_election;
+mod probes_net;
+mod ingress;

@@ -33,6 +33,7 @@ pub async fn ensure_system_objects(store: &dyn Store) -> Result<(), String> {
         }
     }
     ensure_default_storage_class(store).await?;
+    ensure_default_ingress_class(store).await?;
     ensure_service(store, kube_dns_service()).await
 }
 
@@ -158,5 +159,24 @@ async fn put(store: &dyn Store, (group, plural): (&str, &str), mut obj: Value) -
                 Err(e) => Err(format!("creating {plural} {ns}/{name}: {e}")),
             }
         }
+    }
+}
+
+/// The IngressClass of the agents' built-in ingress controller, marked default
+/// so Ingresses naming no class get it (see the API server's admission);
+/// created when absent, a changed one kept.
+async fn ensure_default_ingress_class(store: &dyn Store) -> Result<(), String> {
+    let classes = resources::lookup("networking.k8s.io", "v1", "ingressclasses").ok_or("ingressclasses are not served")?;
+    let class = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {
+            "name": "wasmkube", "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now_rfc3339(),
+            "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"},
+        },
+        "spec": {"controller": "wasmkube.io/ingress"},
+    });
+    match store.create(&classes.key(None, "wasmkube"), class).await {
+        Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(format!("creating ingressclass wasmkube: {e}")),
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod host;
 pub mod image_gc;
+pub mod ingress;
 mod lease;
 pub mod live;
 pub mod node;

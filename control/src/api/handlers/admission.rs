@@ -1,6 +1,7 @@
 //! Checks and server-side changes that need the rest of the cluster's state:
 //! the namespace must exist and not be terminating; Services get a ClusterIP
-//! and NodePorts; pods are bound to nodes; claims get the default StorageClass.
+//! and NodePorts; pods are bound to nodes; claims get the default StorageClass
+//! and Ingresses the default IngressClass.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -41,6 +42,9 @@ pub async fn on_create(state: &ApiState, rt: &ResourceType, obj: &mut Value) -> 
     }
     if rt.group == "batch" && rt.plural == "jobs" {
         select_own_pods(obj);
+    }
+    if rt.group == "networking.k8s.io" && rt.plural == "ingresses" {
+        default_ingress_class(state, obj).await?;
     }
     if rt.group.is_empty() && rt.plural == "persistentvolumeclaims" {
         default_storage_class(state, obj).await?;
@@ -83,6 +87,29 @@ async fn default_storage_class(state: &ApiState, pvc: &mut Value) -> Result<(), 
         .max_by_key(|c| (object::meta_str(c, "creationTimestamp").unwrap_or_default().to_string(), object::name(c).unwrap_or_default().to_string()));
     if let Some(name) = default.and_then(object::name) {
         pvc["spec"]["storageClassName"] = json!(name);
+    }
+    Ok(())
+}
+
+/// An Ingress naming no class (neither `ingressClassName` nor the old
+/// `kubernetes.io/ingress.class` annotation) gets the default IngressClass, the
+/// newest one when several are marked (upstream's DefaultIngressClass admission).
+async fn default_ingress_class(state: &ApiState, ing: &mut Value) -> Result<(), ApiError> {
+    let named = ing.pointer("/spec/ingressClassName").is_some_and(|c| !c.is_null());
+    let by_annotation = ing.pointer("/metadata/annotations/kubernetes.io~1ingress.class").is_some();
+    if named || by_annotation || !ing.get("spec").is_some_and(Value::is_object) {
+        return Ok(());
+    }
+    let classes = resources::lookup("networking.k8s.io", "v1", "ingressclasses").expect("ingressclasses are served");
+    let page = state.store.list(&classes.prefix(), None, None).await.map_err(|e| ApiError::from_store(e, Target::default()))?;
+    let default = page
+        .items
+        .iter()
+        .map(|c| &*c.value)
+        .filter(|c| c.pointer("/metadata/annotations/ingressclass.kubernetes.io~1is-default-class").and_then(Value::as_str) == Some("true"))
+        .max_by_key(|c| (object::meta_str(c, "creationTimestamp").unwrap_or_default().to_string(), object::name(c).unwrap_or_default().to_string()));
+    if let Some(name) = default.and_then(object::name) {
+        ing["spec"]["ingressClassName"] = json!(name);
     }
     Ok(())
 }

@@ -93,7 +93,10 @@ fn ingress_class_row(obj: &Value, now: Timestamp) -> Row {
             None => format!("{}/{}", p.kind, p.name),
         },
     };
-    cells![name_of(obj), spec.controller.unwrap_or_default(), parameters, age(&class.metadata, now)].into()
+    // The default class is marked as StorageClasses are (upstream prints this since 1.35).
+    let default = class.metadata.annotations.as_ref().and_then(|a| a.get("ingressclass.kubernetes.io/is-default-class")).is_some_and(|v| v == "true");
+    let name = if default { format!("{} (default)", name_of(obj)) } else { name_of(obj) };
+    cells![name, spec.controller.unwrap_or_default(), parameters, age(&class.metadata, now)].into()
 }
 
 pub const NETWORK_POLICIES: Printer = Printer {

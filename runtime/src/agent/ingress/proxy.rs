@@ -1,0 +1,214 @@
+//! The HTTP/1.1 reverse proxy: clients keep their connections alive; each
+//! request is routed by host and path, sent to a ready endpoint of the
+//! backend Service (picked by the service proxy's table, dialled from the
+//! node network namespace) on a new upstream connection, and the response
+//! streams back. 404 when no rule matches, 503 when the backend has no ready
+//! endpoint, 502 when the endpoint cannot be reached. Upgrades (WebSocket)
+//! are not relayed yet.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::rules::{Backend, PortRef, Routes};
+use crate::agent::proxy::dial::Dialer;
+use crate::agent::proxy::{ServiceKey, ServicePortRef, ServiceTable};
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Headers that describe one hop's connection, never forwarded (RFC 9110 7.6.1).
+const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+
+pub struct IngressProxy {
+    routes: watch::Receiver<Arc<Routes>>,
+    services: ServiceTable,
+    dialer: Dialer,
+    /// The port clients reached us on, for `X-Forwarded-Port`.
+    port: u16,
+}
+
+impl IngressProxy {
+    pub fn new(routes: watch::Receiver<Arc<Routes>>, services: ServiceTable, dialer: Dialer, port: u16) -> Arc<Self> {
+        Arc::new(IngressProxy { routes, services, dialer, port })
+    }
+
+    /// Serves connections from `listener` until dropped (dropping closes them all).
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        let proxy = self.clone();
+                        connections.spawn(async move {
+                            let service = service_fn(move |req| proxy.clone().handle(peer, req));
+                            let served = hyper::server::conn::http1::Builder::new()
+                                .keep_alive(true)
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                            if let Err(err) = served {
+                                tracing::debug!(client = %peer, error = %err, "ingress connection ended");
+                            }
+                        });
+                    }
+                    Err(err) => {
+                        // Out of file descriptors and the like: wait a little rather than spin.
+                        tracing::warn!(error = %err, "ingress accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+    }
+
+    async fn handle(self: Arc<Self>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let host = request_host(&req);
+        let routes = self.routes.borrow().clone();
+        let Some(backend) = routes.route(&host, req.uri().path()).cloned() else {
+            return Ok(text(StatusCode::NOT_FOUND, "404 page not found\n".into()));
+        };
+        let (namespace, service, port) = match backend {
+            Backend::Service { namespace, name, port } => (namespace, name, port),
+            Backend::Unsupported(why) => return Ok(text(StatusCode::SERVICE_UNAVAILABLE, format!("503 Service Unavailable: {why}\n"))),
+        };
+        let port_ref = match &port {
+            PortRef::Number(n) => ServicePortRef::Number(*n),
+            PortRef::Name(name) => ServicePortRef::Name(name),
+        };
+        let Some(endpoint) = self.services.pick(&namespace, &service, port_ref, Some(peer.ip())) else {
+            let shown = match &port {
+                PortRef::Number(n) => n.to_string(),
+                PortRef::Name(name) => name.clone(),
+            };
+            return Ok(text(StatusCode::SERVICE_UNAVAILABLE, format!("503 Service Unavailable: no ready endpoint for service {namespace}/{service}:{shown}\n")));
+        };
+        let key = ServiceKey::new(&namespace, &service);
+        Ok(match self.forward(peer.ip(), &host, endpoint, &key, req).await {
+            Ok(response) => response,
+            Err(why) => {
+                tracing::debug!(service = %key, %endpoint, error = %why, "ingress upstream failed");
+                text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n".into())
+            }
+        })
+    }
+
+    /// One request to `endpoint` on a new connection.
+    async fn forward(&self, client: IpAddr, host: &str, endpoint: SocketAddr, key: &ServiceKey, req: Request<Incoming>) -> Result<Response<Body>, String> {
+        let stream = self.dialer.tcp(endpoint, key).await.map_err(|e| e.to_string())?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
+        // Runs until the response body is read (or the client goes away).
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let upstream = self.upstream_request(client, host, req)?;
+        let response = sender.send_request(upstream).await.map_err(|e| e.to_string())?;
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, body.boxed()))
+    }
+
+    fn upstream_request(&self, client: IpAddr, host: &str, req: Request<Incoming>) -> Result<Request<Incoming>, String> {
+        let (mut parts, body) = req.into_parts();
+        let origin = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        parts.uri = origin.parse::<Uri>().map_err(|e| e.to_string())?;
+        parts.version = Version::HTTP_11;
+        strip_hop_by_hop(&mut parts.headers);
+        let headers = &mut parts.headers;
+        if !headers.contains_key(HOST) && !host.is_empty() {
+            headers.insert(HOST, value(host)?);
+        }
+        let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(earlier) => format!("{earlier}, {client}"),
+            None => client.to_string(),
+        };
+        let original_host = headers.get(HOST).cloned();
+        headers.insert(HeaderName::from_static("x-forwarded-for"), value(&forwarded_for)?);
+        headers.insert(HeaderName::from_static("x-forwarded-proto"), HeaderValue::from_static("http"));
+        headers.insert(HeaderName::from_static("x-forwarded-port"), value(&self.port.to_string())?);
+        headers.insert(HeaderName::from_static("x-real-ip"), value(&client.to_string())?);
+        if let Some(original) = original_host {
+            headers.insert(HeaderName::from_static("x-forwarded-host"), original);
+        }
+        Ok(Request::from_parts(parts, body))
+    }
+}
+
+/// The request's host without port, lowercase: the Host header, or the authority of
+/// an absolute-form request line.
+fn request_host<B>(req: &Request<B>) -> String {
+    let raw = req.headers().get(HOST).and_then(|h| h.to_str().ok()).map(str::to_string).or_else(|| req.uri().authority().map(|a| a.to_string())).unwrap_or_default();
+    strip_port(&raw).to_ascii_lowercase()
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default();
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers the Connection header names are this hop's too.
+    let named: Vec<String> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in HOP_BY_HOP.iter().copied().chain(named.iter().map(String::as_str)) {
+        headers.remove(name);
+    }
+}
+
+fn value(text: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(text).map_err(|_| format!("invalid header value {text:?}"))
+}
+
+fn text(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_lose_their_port() {
+        assert_eq!(strip_port("foo.example:8080"), "foo.example");
+        assert_eq!(strip_port("foo.example"), "foo.example");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+        assert_eq!(strip_port("10.0.0.1:80"), "10.0.0.1");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_stay_behind() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().map(|k| k.as_str()).collect::<Vec<_>>(), vec!["x-kept"]);
+    }
+}
