@@ -7,13 +7,14 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use futures::future::{AbortHandle, Abortable};
+use futures::future::{AbortHandle, Abortable, Either};
 use tokio::sync::watch;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::cpu::Metered;
 use super::exit::{classify, Exit, EXIT_HOST_ERROR};
 use super::guest::configure_wasi;
+use super::http::serve::Server;
 use super::net::p1::listen_env;
 use super::net::{GuestNet, PodNet};
 use super::program::{Program, ProgramKind};
@@ -93,10 +94,16 @@ impl Container {
                 return Err(err);
             }
         };
+        let run = match self.launch_program(wasi, &writer, net) {
+            Ok(run) => run,
+            Err(err) => {
+                self.finish(Exit { code: EXIT_HOST_ERROR, reason: ExitReason::Error, message: Some(err.to_string()) }, started_at);
+                return Err(err);
+            }
+        };
         let (abort, registration) = AbortHandle::new_pair();
         *self.abort_slot() = Some(abort);
         let limits = self.config.limits;
-        let run = self.program.run(wasi, limits, self.meters.clone(), net);
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let metered = Metered::new(run, limits.cpu_millis, this.meters.cpu_nanos.clone());
@@ -129,6 +136,46 @@ impl Container {
         });
         let net = self.guest_net(&mut builder, report, true)?;
         Ok((writer, builder, net))
+    }
+
+    /// The future that runs the container: its program's instance, or for a `wasi:http`
+    /// component the server that makes an instance per request.
+    fn launch_program(
+        &self,
+        wasi: WasiCtxBuilder,
+        writer: &LogWriter,
+        net: GuestNet,
+    ) -> Result<impl std::future::Future<Output = wasmtime::Result<()>> + Send + 'static, CriError> {
+        let limits = self.config.limits;
+        let Program::Http(pre) = &self.program else {
+            return Ok(Either::Left(self.program.run(wasi, limits, self.meters.clone(), net)));
+        };
+        let Some(pod) = &net.pod else {
+            return Err(CriError::InvalidConfig("a wasi:http component needs the pod network to serve on".into()));
+        };
+        let listeners = pod.listeners().map_err(|source| CriError::Io { context: "opening the pod's ports".into(), source })?;
+        let config = &self.config;
+        let server = Arc::new(Server {
+            pre: pre.clone(),
+            argv: config.argv.clone(),
+            env: config.env.clone(),
+            working_dir: config.working_dir.clone(),
+            mounts: config.mounts.clone(),
+            log: writer.clone(),
+            limits,
+            meters: self.meters.clone(),
+        });
+        Ok(Either::Right(server.run(listeners, self.stopping())))
+    }
+
+    /// Stops the container, giving a server (a `wasi:http` component) up to `grace` to finish
+    /// the requests in flight; any other guest has no way to be asked, and is dropped at once.
+    pub async fn stop_within(&self, grace: std::time::Duration) {
+        if matches!(self.program, Program::Http(_)) && self.is_running() {
+            self.stopping.send_replace(true);
+            let _ = tokio::time::timeout(grace, self.wait()).await;
+        }
+        self.stop();
     }
 
     /// The network of one instance of this container's program: sockets for a component; for

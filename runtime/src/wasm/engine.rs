@@ -14,6 +14,7 @@ use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Config, Engine, EngineWeak, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
 use super::guest::{ComponentGuest, ModuleGuest};
+use super::http::HttpGuest;
 use super::WasmError;
 
 /// How often epochs advance: a spinning guest yields its worker at this interval, and a
@@ -82,6 +83,9 @@ pub struct EngineKit {
     pub modules: Arc<Linker<ModuleGuest>>,
     /// WASI preview 2 (every `wasi:*@0.2` interface but HTTP), for components.
     pub components: Arc<ComponentLinker<ComponentGuest>>,
+    /// WASI preview 2 and `wasi:http`, for components that serve HTTP (some toolchains,
+    /// componentize-py among them, import `wasi:cli` and the rest too).
+    pub http: Arc<ComponentLinker<HttpGuest>>,
     /// Part of every cache key: an artifact loads only into an Engine with the same codegen
     /// settings and wasmtime version, and both go into this hash.
     pub fingerprint: String,
@@ -97,8 +101,11 @@ impl EngineKit {
         super::net::p1::linker::shadow(&mut modules).map_err(engine_error)?;
         let mut components = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(engine_error)?;
+        let mut http = ComponentLinker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut http).map_err(engine_error)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http).map_err(engine_error)?;
         let fingerprint = fingerprint(&engine);
-        Ok(EngineKit { engine, modules: Arc::new(modules), components: Arc::new(components), fingerprint })
+        Ok(EngineKit { engine, modules: Arc::new(modules), components: Arc::new(components), http: Arc::new(http), fingerprint })
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`limits`], [`cpu`]: `limits.memory` and `limits.cpu`; fuel is set per Store in [`run`].
 //! - [`stdio`]: stdout/stderr into the CRI log file, exec streams.
 //! - [`container`], [`exec`], [`runtime`]: the container lifecycle, exec, and the `ContainerRuntime` impl.
+//! - [`http`]: components exporting `wasi:http/incoming-handler`, served an instance per request.
 //! - [`net`]: the pod network of a wasm sandbox, for each kind of guest.
 //! - [`bench`]: timings for `wasmkube bench wasm`.
 
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod exec;
 pub mod exit;
 pub mod guest;
+pub mod http;
 pub mod limits;
 pub mod net;
 pub mod program;

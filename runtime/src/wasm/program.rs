@@ -16,6 +16,7 @@ use super::artifact::Compiled;
 use super::engine::EngineKit;
 use super::exit::describe;
 use super::guest::{ComponentGuest, ComponentWasi, ModuleGuest, ModuleWasi};
+use super::http::{is_proxy, HttpPre};
 use super::net::p1::P1Net;
 use super::net::{GuestNet, InNetNs};
 use super::run::{run_component, run_module, Meters};
@@ -52,6 +53,9 @@ pub enum Program {
     Module(InstancePre<ModuleGuest>),
     /// A component exporting `wasi:cli/run`, the `wasi:cli/command` world.
     Component(CommandPre<ComponentGuest>),
+    /// A component exporting `wasi:http/incoming-handler` (the `wasi:http/proxy` world): served,
+    /// an instance per request ([`crate::wasm::http`]).
+    Http(HttpPre),
 }
 
 impl Program {
@@ -60,6 +64,10 @@ impl Program {
         let link_error = |e: wasmtime::Error| WasmError::Link(describe(&e));
         match compiled {
             Compiled::Module(module) => kit.modules.instantiate_pre(module).map(Program::Module).map_err(link_error),
+            Compiled::Component(component) if is_proxy(&kit.engine, component) => {
+                let pre = kit.http.instantiate_pre(component).map_err(link_error)?;
+                Ok(Program::Http(HttpPre::new(pre).map_err(link_error)?))
+            }
             Compiled::Component(component) => {
                 let pre = kit.components.instantiate_pre(component).map_err(link_error)?;
                 let command = CommandPre::new(pre).map_err(|e| {
@@ -76,7 +84,7 @@ impl Program {
     pub fn kind(&self) -> ProgramKind {
         match self {
             Program::Module(_) => ProgramKind::Module,
-            Program::Component(_) => ProgramKind::Component,
+            Program::Component(_) | Program::Http(_) => ProgramKind::Component,
         }
     }
 
@@ -97,10 +105,14 @@ impl Program {
                 let wasi = ModuleWasi { p1: wasi.build_p1(), net: P1Net::new(net.listeners, net.preopens) };
                 Either::Left(run_module(pre.clone(), wasi, limits, meters))
             }
-            Program::Component(pre) => Either::Right(InNetNs::new(
+            Program::Component(pre) => Either::Right(Either::Left(InNetNs::new(
                 run_component(pre.clone(), ComponentWasi::new(wasi.build()), limits, meters),
                 net.pod.map(|pod| pod.netns.clone()),
-            )),
+            ))),
+            // Served by the container (see `Container::start`); there is no command to run.
+            Program::Http(_) => Either::Right(Either::Right(std::future::ready(Err(wasmtime::format_err!(
+                "a wasi:http component only answers requests; it has no command to run"
+            ))))),
         }
     }
 }

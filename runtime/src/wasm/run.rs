@@ -71,7 +71,7 @@ pub async fn run_component(
 
 /// A Store for one instance with the memory limiter, the fuel budget, and an epoch deadline
 /// that makes the guest yield its worker at every tick.
-fn metered_store<W: Send + 'static>(engine: &Engine, wasi: W, limits: Limits, meters: &Arc<Meters>) -> wasmtime::Result<Store<Guest<W>>> {
+pub fn metered_store<W: Send + 'static>(engine: &Engine, wasi: W, limits: Limits, meters: &Arc<Meters>) -> wasmtime::Result<Store<Guest<W>>> {
     let limiter = MemoryLimiter::new(limits.memory_bytes, meters.memory.clone());
     let mut store = Store::new(engine, Guest { wasi, limiter });
     store.limiter(|guest| &mut guest.limiter);

@@ -256,9 +256,9 @@ impl ContainerRuntime for WasmRuntime {
         self.container(id)?.start(&self.options.log_hub, self.options.log_rotation)
     }
 
-    async fn stop_container(&self, id: &ContainerId, _grace: Duration) -> Result<(), CriError> {
+    async fn stop_container(&self, id: &ContainerId, grace: Duration) -> Result<(), CriError> {
         let container = self.container(id)?;
-        container.stop();
+        container.stop_within(grace).await;
         container.wait().await;
         Ok(())
     }

@@ -111,3 +111,115 @@ async fn a_preview1_server_answers_on_its_declared_ports_inside_the_pod_namespac
     node.runtime.remove_sandbox(&node.sandbox).await.expect("remove");
     assert_eq!(network.detached.lock().unwrap().as_slice(), ["uid-net"]);
 }
+
+/// `count` GETs of `path` on one keep-alive HTTP/1.1 connection (hyper's client), as
+/// "<status> <body>".
+async fn get_keepalive(netns: &NetNs, port: u16, path: &str, count: usize) -> Vec<String> {
+    use http_body_util::BodyExt;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let stream = tokio::time::timeout(Duration::from_secs(10), netns.tcp_connect(addr)).await.expect("connect in time").expect("connect");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+    tokio::spawn(conn);
+    let mut answers = Vec::new();
+    for _ in 0..count {
+        let request = http::Request::get(path).header("host", "x").body(http_body_util::Empty::<bytes::Bytes>::new()).expect("request");
+        sender.ready().await.expect("connection ready for the next request");
+        let response = sender.send_request(request).await.expect("response");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        answers.push(format!("{status} {}", String::from_utf8_lossy(&body)));
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasi_http_component_is_served_an_instance_per_request_and_drains_on_stop() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let NetNode { node, netns, .. } = node_with_ports(&[8081]).await;
+    let config = node.config("hello", "http-hello", &[]);
+    let id = node.start(&config).await;
+    let mut answers = Vec::new();
+    for _ in 0..50 {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), netns.tcp_connect(SocketAddr::from((Ipv4Addr::LOCALHOST, 8081)))).await {
+            answers = get_keepalive(&netns, 8081, "/a/b?c=d", 20).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(answers.len(), 20, "served 20 requests on one connection");
+    for answer in &answers {
+        assert_eq!(answer, "200 hello from wasi:http /a/b?c=d\n");
+    }
+    let one = get(&netns, 8081, "/x").await;
+    assert!(one.starts_with("HTTP/1.0 200") && one.ends_with("hello from wasi:http /x\n"), "{one}");
+    assert!(matches!(node.runtime.container_state(&id).await.expect("state"), runtime::cri::ContainerState::Running { .. }));
+
+    node.runtime.stop_container(&id, Duration::from_secs(5)).await.expect("stop");
+    let exited = node.wait(&id).await;
+    assert_eq!(exited.code, 0, "a drained server ends cleanly: {exited:?}");
+    assert!(netns.tcp_connect(SocketAddr::from((Ipv4Addr::LOCALHOST, 8081))).await.is_err(), "no longer accepting");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_answers_500_and_the_server_goes_on() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let NetNode { node, netns, .. } = node_with_ports(&[8082]).await;
+    let mut config = node.config("tiny", "http-hello", &[]);
+    // Less memory than the component's minimum: every instantiation fails.
+    config.limits.memory_bytes = Some(64 * 1024);
+    let id = node.start(&config).await;
+    let mut answer = String::new();
+    for _ in 0..50 {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), netns.tcp_connect(SocketAddr::from((Ipv4Addr::LOCALHOST, 8082)))).await {
+            answer = get(&netns, 8082, "/boom").await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answer.contains(" 500 Internal Server Error"), "{answer}");
+    assert!(get(&netns, 8082, "/again").await.contains(" 500 "));
+    wait_for_log(&log_path(&config), "wasmkube: GET /boom failed", Duration::from_secs(5)).await;
+    assert!(matches!(node.runtime.container_state(&id).await.expect("state"), runtime::cri::ContainerState::Running { .. }), "one request's failure is not the container's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview2_guest_listens_and_connects_inside_the_pod_and_egress_is_closed() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let NetNode { node, netns, .. } = node_with_ports(&[]).await;
+    let mut server = node.config("serve", "netcat-p2", &["serve", "8083"]);
+    server.env.push(("HOSTNAME".into(), "nc-server".into()));
+    let _server = node.start(&server).await;
+    // The guest's own socket is in the pod's namespace: reachable there.
+    for _ in 0..100 {
+        if crate::fixture::log_text(&log_path(&server)).contains("serving on") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("server log: {}", crate::fixture::log_text(&log_path(&server)));
+    let answer = get(&netns, 8083, "/p2").await;
+    assert!(answer.ends_with("nc-server\n"), "{answer}: {}", crate::fixture::log_text(&log_path(&server)));
+
+    // Another guest of the pod connects to it over the pod's loopback.
+    let fetch = node.config("fetch", "netcat-p2", &["fetch", "127.0.0.1", "8083", "/from-p2"]);
+    let exited = node.run(&fetch).await;
+    assert_eq!(exited.code, 0, "{exited:?}: {}", crate::fixture::log_text(&log_path(&fetch)));
+    assert!(crate::fixture::log_text(&log_path(&fetch)).contains("nc-server"));
+
+    // Outside the cluster: refused before any packet, and the log says why.
+    let out = node.config("egress", "netcat-p2", &["fetch", "1.1.1.1", "80", "/"]);
+    let exited = node.run(&out).await;
+    assert_ne!(exited.code, 0);
+    let log = crate::fixture::log_text(&log_path(&out));
+    assert!(log.contains("1.1.1.1:80 refused") && log.contains("egress is closed"), "{log}");
+    assert!(log.contains("access-denied"), "the guest saw access-denied: {log}");
+}
