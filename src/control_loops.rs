@@ -22,6 +22,9 @@ pub struct LoopArgs {
     /// Seconds a pod stays on an unreachable or not-ready node unless it tolerates otherwise.
     #[arg(long, default_value_t = 300)]
     pub default_eviction_toleration: u64,
+    /// The cluster's pod network (set from the server's `--cluster-cidr`).
+    #[arg(skip)]
+    pub cluster_cidr: String,
 }
 
 /// Runs the scheduler and controllers against the server the kubeconfig names, until `shutdown`.
@@ -39,6 +42,9 @@ pub async fn run(
     let mut options = ControllerOptions::new(data_dir, identity(listen));
     options.node_monitor_grace = Duration::from_secs(args.node_monitor_grace_period);
     options.default_eviction_toleration = Duration::from_secs(args.default_eviction_toleration);
+    if !args.cluster_cidr.is_empty() {
+        options.cluster_cidr = args.cluster_cidr.clone();
+    }
     let identity = options.identity.clone();
     // Each with its own Lease: another server may lead one and not the other.
     tokio::join!(

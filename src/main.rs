@@ -22,6 +22,8 @@ enum Command {
     Agent(AgentArgs),
     /// The node's image store: list, pull, import, remove, garbage-collect.
     Images(images_cmd::ImagesArgs),
+    /// Remove what a killed server or agent left: node network namespaces, host routes, Linux pods.
+    Cleanup(cleanup::CleanupArgs),
     /// Run a benchmark and print its figures.
     Bench {
         #[command(subcommand)]
@@ -57,6 +59,51 @@ struct ServerArgs {
     image_gc_max_bytes: u64,
     #[command(flatten)]
     loops: control_loops::LoopArgs,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+/// The pod network's settings, shared by `server` and `agent`.
+#[derive(clap::Args, Clone)]
+struct NetArgs {
+    /// This node's address on the host: its InternalIP and pods' hostIP, where NodePorts open.
+    #[arg(long, default_value = "127.0.0.1")]
+    node_ip: std::net::IpAddr,
+    /// The pod network of the cluster; each node gets a /24 of it.
+    #[arg(long, default_value = runtime::net::node::DEFAULT_CLUSTER_CIDR)]
+    cluster_cidr: runtime::net::Ipv4Net,
+    /// The ClusterIP range of Services.
+    #[arg(long, default_value = runtime::net::node::DEFAULT_SERVICE_CIDR)]
+    service_cidr: runtime::net::Ipv4Net,
+}
+
+impl NetArgs {
+    fn settings(&self) -> runtime::agent::network::NetworkSettings {
+        runtime::agent::network::NetworkSettings { node_ip: self.node_ip, cluster_cidr: self.cluster_cidr, service_cidr: self.service_cidr }
+    }
+
+    /// Before anything else: the host must never route the cluster's addresses out.
+    async fn guard_host(&self) {
+        if !runtime::net::host_routes::permitted() {
+            tracing::warn!("not root: no unreachable host routes for {} and {}", self.cluster_cidr, self.service_cidr);
+            return;
+        }
+        if let Err(e) = runtime::net::host_routes::install(self.cluster_cidr, self.service_cidr).await {
+            tracing::warn!("could not install the host's unreachable routes for the cluster and service CIDRs: {e}");
+        }
+    }
+
+    /// After a clean stop: the routes go when no other live node needs them.
+    async fn release_host(&self) {
+        if !runtime::net::host_routes::permitted() {
+            return;
+        }
+        match runtime::net::host_routes::remove_unless_used(self.cluster_cidr, self.service_cidr, None).await {
+            Ok(true) => tracing::info!("removed the host's unreachable routes (no other node is running)"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("removing the host's unreachable routes: {e}"),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -84,6 +131,8 @@ struct AgentArgs {
     /// Image store size (bytes) above which the node removes unused images, oldest first.
     #[arg(long, default_value_t = 10 << 30)]
     image_gc_max_bytes: u64,
+    #[command(flatten)]
+    net: NetArgs,
 }
 
 #[derive(Subcommand)]
@@ -105,6 +154,7 @@ enum BenchCommand {
 }
 
 mod bench;
+mod cleanup;
 mod control_loops;
 mod images_cmd;
 mod node;
@@ -122,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Server(args) => server(args).await,
         Command::Agent(args) => agent(args).await,
         Command::Images(args) => images_cmd::run(args).await,
+        Command::Cleanup(args) => cleanup::run(args).await,
         Command::Bench { what: BenchCommand::Api(args) } => bench::api::run(args).await,
         Command::Bench { what: BenchCommand::Deploy(args) } => bench::deploy::run(args).await,
         Command::Bench { what: BenchCommand::Scheduler(args) } => bench::scheduler::run(args).await,
@@ -132,7 +183,9 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn server(args: ServerArgs) -> anyhow::Result<()> {
+async fn server(mut args: ServerArgs) -> anyhow::Result<()> {
+    args.net.guard_host().await;
+    args.loops.cluster_cidr = args.net.cluster_cidr.to_string();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     control::controllers::nodelifecycle::default_toleration::set(std::time::Duration::from_secs(args.loops.default_eviction_toleration));
     let config = control::server::ServerConfig { data_dir: args.data_dir.clone(), listen: args.listen, datastore: args.datastore };
@@ -166,6 +219,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             insecure_registries: args.insecure_registry.clone(),
             max_pods: args.max_pods,
             image_gc_max_bytes: args.image_gc_max_bytes,
+            network: args.net.settings(),
         };
         let stopped = stopped.clone();
         // A node that fails is logged; the control plane keeps serving.
@@ -181,10 +235,13 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let _ = node.await;
     }
     let _ = loops.await;
-    server.await?.context("the API server stopped")
+    let result = server.await?.context("the API server stopped");
+    args.net.release_host().await;
+    result
 }
 
 async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    args.net.guard_host().await;
     let token = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("reading the token file {}", args.token_file.display()))?
         .trim()
@@ -204,11 +261,14 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         insecure_registries: args.insecure_registry,
         max_pods: args.max_pods,
         image_gc_max_bytes: args.image_gc_max_bytes,
+        network: args.net.settings(),
     };
     let node = tokio::spawn(node::run(settings, until(stopped)));
     shutdown_signal().await;
     let _ = stop.send(true);
-    node.await?
+    let result = node.await?;
+    args.net.release_host().await;
+    result
 }
 
 /// Resolves once `stop` turns true.

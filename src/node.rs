@@ -26,6 +26,8 @@ pub struct NodeSettings {
     pub max_pods: u32,
     /// Image store size above which unused images are removed, oldest first.
     pub image_gc_max_bytes: u64,
+    /// The node's address and the cluster's pod and service CIDRs.
+    pub network: runtime::agent::network::NetworkSettings,
 }
 
 /// This machine's host name, the default node name.
@@ -63,10 +65,12 @@ pub async fn run(settings: NodeSettings, shutdown: impl Future<Output = ()> + Se
         data_dir: settings.data_dir,
         node_name: settings.node_name.unwrap_or_else(host_name),
         insecure_registries: settings.insecure_registries,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        // The API server reaches the agent at the node's InternalIP.
+        listen: SocketAddr::new(settings.network.node_ip, 0),
         max_pods,
         log_hub,
         image_gc_max_bytes: settings.image_gc_max_bytes,
+        network: settings.network,
     };
     agent::run(config, runtimes, shutdown).await.context("the node agent stopped")
 }

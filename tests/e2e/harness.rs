@@ -215,7 +215,15 @@ fn check(args: &[&str], out: Output) -> String {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        if self.with_agent {
+            remove_dead_node_networks();
+        }
     }
+}
+
+/// `wasmkube cleanup`: a SIGKILLed node leaves its network namespace (and bridge) behind.
+pub fn remove_dead_node_networks() {
+    let _ = Command::new(env!("CARGO_BIN_EXE_wasmkube")).arg("cleanup").stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// Poll `f` until it returns Some, or panic after `timeout` naming `what`.
@@ -306,7 +314,6 @@ impl Server {
     }
 
     /// The name of the first registered node, waiting up to 30 s for one.
-
     pub fn node_name(&self) -> String {
         wait_for("a node", Duration::from_secs(30), || {
             // `{.items[*]}`: kubectl fails on an index into a still-empty list.

@@ -3,15 +3,22 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use crate::harness::{import_samples, stdout, wait_for, Server, DEFAULT_SAMPLES};
+use crate::harness::{import_samples, remove_dead_node_networks, stdout, wait_for, Server, DEFAULT_SAMPLES};
+
+/// Each extra agent has an address of its own (127.0.0.2, .3 ...), as separate machines
+/// would: NodePorts and LoadBalancer ports of several nodes then never collide.
+static NEXT_NODE_IP: AtomicU8 = AtomicU8::new(2);
 
 /// A running `wasmkube agent`, killed when dropped.
 pub struct Agent {
     child: Option<Child>,
     dir: tempfile::TempDir,
     pub node_name: String,
+    /// The agent's `--node-ip` (its InternalIP).
+    pub node_ip: String,
 }
 
 impl Server {
@@ -19,7 +26,8 @@ impl Server {
     /// holding the default sample modules, and waits until its Node is Ready.
     pub fn add_agent(&self, node_name: &str) -> Agent {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut agent = Agent { child: None, dir, node_name: node_name.to_string() };
+        let node_ip = format!("127.0.0.{}", NEXT_NODE_IP.fetch_add(1, Ordering::Relaxed).max(2));
+        let mut agent = Agent { child: None, dir, node_name: node_name.to_string(), node_ip };
         import_samples(&agent.data_dir(), DEFAULT_SAMPLES);
         agent.launch(self);
         let jsonpath = r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#;
@@ -37,7 +45,7 @@ impl Agent {
 
     fn launch(&mut self, server: &Server) {
         let child = Command::new(env!("CARGO_BIN_EXE_wasmkube"))
-            .args(["agent", "--server", &server.url, "--node-name", &self.node_name])
+            .args(["agent", "--server", &server.url, "--node-name", &self.node_name, "--node-ip", &self.node_ip])
             .arg("--token-file")
             .arg(server.data_dir().join("node.token"))
             .arg("--data-dir")
@@ -62,5 +70,6 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
+        remove_dead_node_networks();
     }
 }

@@ -28,5 +28,6 @@ mod daemonsets;
 mod linux_exec_tty;
 mod samples;
 mod leader_election;
+mod network_pods;
 mod probes_net;
 mod ingress;

@@ -23,6 +23,7 @@ pub mod endpointslice;
 pub mod deployment;
 pub mod error;
 pub mod nodelifecycle;
+pub mod nodeipam;
 pub mod job;
 pub mod cronjob;
 pub mod daemonset;
@@ -47,6 +48,8 @@ pub struct ControllerOptions {
     pub node_monitor_grace: Duration,
     /// Toleration of the not-ready/unreachable taints given to pods that state none.
     pub default_eviction_toleration: Duration,
+    /// The pod network of the whole cluster; each node gets a /24 of it.
+    pub cluster_cidr: String,
 }
 
 impl ControllerOptions {
@@ -56,6 +59,7 @@ impl ControllerOptions {
             identity,
             node_monitor_grace: Duration::from_secs(40),
             default_eviction_toleration: Duration::from_secs(300),
+            cluster_cidr: "10.42.0.0/16".into(),
         }
     }
 }
@@ -100,6 +104,7 @@ async fn run_all(ctx: Context) {
     controllers.spawn(endpoints::run(ctx.clone()));
     controllers.spawn(endpointslice::run(ctx.clone()));
     controllers.spawn(nodelifecycle::run(ctx.clone()));
+    controllers.spawn(nodeipam::run(ctx.clone()));
     controllers.spawn(storage::run(ctx.clone()));
     controllers.spawn(statefulset::run(ctx.clone()));
     controllers.spawn(servicelb::run(ctx.clone()));

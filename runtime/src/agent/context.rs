@@ -13,6 +13,7 @@ use super::proxy::ServiceTable;
 use super::spec::downward::NodeFacts;
 use crate::cri::ContainerRuntime;
 use crate::logs::LogHub;
+use crate::net::NodeNetwork;
 
 pub struct AgentContext {
     pub client: Client,
@@ -23,6 +24,9 @@ pub struct AgentContext {
     pub recorder: Recorder,
     pub live: LivePods,
     pub log_hub: LogHub,
+    /// The node's pod network (its namespace, bridge and pod addresses);
+    /// `None` on a node that cannot have one (pods then get no IP).
+    pub network: Option<Arc<NodeNetwork>>,
     /// Services and their ready endpoints (the proxy, DNS and Ingress read it; `proxy::run` feeds it).
     pub services: ServiceTable,
 }

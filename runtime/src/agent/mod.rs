@@ -21,6 +21,7 @@ pub mod image_gc;
 pub mod ingress;
 mod lease;
 pub mod live;
+pub mod network;
 pub mod node;
 pub mod pod;
 pub mod probes;
@@ -60,6 +61,8 @@ pub struct AgentConfig {
     pub log_hub: LogHub,
     /// Size of the image store above which unused images are removed.
     pub image_gc_max_bytes: u64,
+    /// The node's address (InternalIP, hostIP) and the cluster's pod and service CIDRs.
+    pub network: network::NetworkSettings,
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -68,6 +71,7 @@ pub async fn run(
     runtimes: Vec<Arc<dyn ContainerRuntime>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    let mut shutdown = std::pin::pin!(shutdown);
     if runtimes.is_empty() {
         return Err(AgentError::NoRuntime);
     }
@@ -107,6 +111,7 @@ pub async fn run(
         cert_sha256: cert.sha256.clone(),
         host: host.clone(),
         data_dir: config.data_dir.clone(),
+        node_ip: config.network.node_ip,
     };
     let live = live::LivePods::default();
     let state = server::AgentState { token: config.token.as_str().into(), live: live.clone(), log_hub: config.log_hub.clone() };
@@ -119,13 +124,19 @@ pub async fn run(
         tracing::warn!(error = %err, "first lease renewal failed; retrying in the background");
     }
     tracing::info!(node = %config.node_name, port, "node agent registered");
+    // Pods start only once the node's pod network is there (or known to be impossible).
+    let network = tokio::select! {
+        network = network::start(&client, &config.node_name, &config.network) => network,
+        () = &mut shutdown => return Ok(()),
+    };
 
     let ctx = Arc::new(context::AgentContext {
         client: client.clone(),
         node: spec::downward::NodeFacts {
             node_name: config.node_name.clone(),
-            host_ip: "127.0.0.1".into(),
-            pod_ip: "127.0.0.1".into(),
+            host_ip: config.network.node_ip.to_string(),
+            // Each pod's own, from its sandbox; none without a pod network.
+            pod_ip: String::new(),
             cpu_millis: host.cpus * 1000,
             memory_bytes: host.memory_bytes,
         },
@@ -136,6 +147,7 @@ pub async fn run(
         live,
         log_hub: config.log_hub.clone(),
         services: proxy::ServiceTable::default(),
+        network: network.clone(),
     });
     let result = tokio::select! {
         served = serve => served.map_err(AgentError::Serve),
@@ -144,9 +156,12 @@ pub async fn run(
         () = image_gc::keep_collecting(ctx.clone(), config.image_gc_max_bytes) => Ok(()),
         () = proxy::run(ctx.clone()) => Ok(()),
         () = pod::manager::manage_pods(ctx) => Ok(()),
-        () = shutdown => Ok(()),
+        () = &mut shutdown => Ok(()),
     };
     handle.graceful_shutdown(Some(Duration::from_secs(1)));
+    if let Some(network) = network {
+        network.shutdown().await;
+    }
     result
 }
 

@@ -3,6 +3,7 @@
 //! the periodic refresh of its conditions.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct NodeIdentity {
     pub cert_sha256: String,
     pub host: HostFacts,
     pub data_dir: PathBuf,
+    /// The node's InternalIP.
+    pub node_ip: IpAddr,
 }
 
 impl NodeIdentity {
@@ -121,7 +124,7 @@ impl NodeIdentity {
             capacity: Some(self.resources()),
             allocatable: Some(self.resources()),
             addresses: Some(vec![
-                NodeAddress { type_: "InternalIP".into(), address: "127.0.0.1".into() },
+                NodeAddress { type_: "InternalIP".into(), address: self.node_ip.to_string() },
                 NodeAddress { type_: "Hostname".into(), address: self.name.clone() },
             ]),
             conditions: Some(vec![
@@ -239,6 +242,7 @@ mod tests {
                 boot_id: "b".into(),
             },
             data_dir: PathBuf::from("/tmp"),
+            node_ip: "127.0.0.1".parse().expect("ip"),
         }
     }
 

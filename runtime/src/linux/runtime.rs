@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -31,9 +32,11 @@ use super::spawn::{launch, Launch, PidNamespace};
 use super::streams::{slave_stdio, Terminal};
 use crate::cri::{
     ContainerConfig, ContainerId, ContainerRuntime, ContainerState, ContainerStats, CriError, ExecIo, ImageContent,
-    SandboxConfig, SandboxId,
+    SandboxConfig, SandboxId, SandboxStatus,
 };
 use crate::logs::{LogHub, LogWriter};
+use crate::net::netns::NetNs;
+use crate::net::PodNetwork;
 
 pub struct LinuxRuntime {
     options: LinuxOptions,
@@ -54,6 +57,17 @@ struct Sandbox {
     /// The pod's cgroup: `<qos>/pod<uid>`.
     cgroup: PathBuf,
     containers: Mutex<BTreeSet<ContainerId>>,
+    pod_uid: String,
+    /// The sandbox's place on the pod network, until it is stopped.
+    net: Mutex<PodNet>,
+}
+
+/// A sandbox's address and namespace, and the network to give them back to.
+#[derive(Default)]
+struct PodNet {
+    ip: Option<IpAddr>,
+    netns: Option<Arc<NetNs>>,
+    network: Option<Arc<dyn PodNetwork>>,
 }
 
 impl Sandbox {
@@ -92,6 +106,21 @@ impl LinuxRuntime {
             id_prefix: format!("{started:x}"),
             next_id: AtomicU64::new(1),
         })
+    }
+
+    /// Clears what a killed runtime with this state directory left (sandbox holders,
+    /// pod cgroups, container layers), as a start does, without starting; for
+    /// `wasmkube cleanup`. Returns how many sandboxes were cleared.
+    pub fn clear_leftovers(options: &LinuxOptions) -> Result<usize, LinuxError> {
+        if !geteuid().is_root() {
+            return Err(LinuxError::InvalidConfig("clearing Linux pods' leftovers needs root".into()));
+        }
+        let sandboxes = options.state_dir.join("sandboxes");
+        if !sandboxes.exists() {
+            return Ok(0);
+        }
+        let cgroups = detect(&options.cgroup_parent)?;
+        Ok(leftovers::sweep(&sandboxes, &options.state_dir.join("containers"), cgroups.as_ref()))
     }
 
     pub fn log_hub(&self) -> &LogHub {
@@ -257,10 +286,9 @@ impl ContainerRuntime for LinuxRuntime {
         let cgroup = pod_group(QosClass::from_labels(&config.labels), &config.pod_uid);
         let pod_limits = pod_limits([], self.options.pids_limit);
         let cgroups = Arc::clone(&self.cgroups);
-        let (hostname, resolv) = (config.hostname.clone(), self.options.resolv_conf.clone());
+        let hostname = config.hostname.clone();
         let (task_dir, task_cgroup) = (dir.clone(), cgroup.clone());
-        let sandbox = tokio::task::spawn_blocking(move || -> Result<Sandbox, LinuxError> {
-            let etc_files = write_etc_files(&task_dir.join("etc"), &hostname, &resolv)?;
+        let holder = tokio::task::spawn_blocking(move || -> Result<Holder, LinuxError> {
             cgroups.create(&task_cgroup)?;
             cgroups.set_limits(&task_cgroup, &pod_limits)?;
             let holder = Holder::spawn(&hostname)?;
@@ -268,20 +296,70 @@ impl ContainerRuntime for LinuxRuntime {
                 holder.kill();
                 return Err(err);
             }
-            Ok(Sandbox { holder, dir: task_dir, etc_files, cgroup: task_cgroup, containers: Mutex::new(BTreeSet::new()) })
+            Ok(holder)
         })
         .await
         .map_err(blocking_error)?;
-        let sandbox = match sandbox {
-            Ok(sandbox) => sandbox,
+        let undo = |holder: Option<&Holder>| {
+            if let Some(holder) = holder {
+                holder.kill();
+            }
+            let _ = self.cgroups.remove(&cgroup);
+            let _ = std::fs::remove_dir_all(&dir);
+        };
+        let holder = match holder {
+            Ok(holder) => holder,
             Err(err) => {
-                let _ = self.cgroups.remove(&cgroup);
-                let _ = std::fs::remove_dir_all(&dir);
+                undo(None);
                 return Err(err.into());
             }
         };
+        // The holder's namespace joins the node's pod network: eth0, the pod's IP, a default route.
+        let mut net = PodNet::default();
+        if let Some(network) = &config.network {
+            let ns_path = PathBuf::from(format!("/proc/{}/ns/net", holder.pid()));
+            let joined = match NetNs::open(&ns_path) {
+                Ok(netns) => network.attach(&config.pod_uid, &netns).await.map(|ip| (ip, netns)).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match joined {
+                Ok((ip, netns)) => net = PodNet { ip: Some(ip), netns: Some(netns), network: Some(Arc::clone(network)) },
+                Err(message) => {
+                    undo(Some(&holder));
+                    return Err(CriError::Internal(format!("joining the pod network: {message}")));
+                }
+            }
+        }
+        let dns = config.dns.resolv_conf();
+        // No DNS settings from the agent: the node's own resolver, as before.
+        let resolv = if dns.is_empty() { std::fs::read(&self.options.resolv_conf).unwrap_or_default() } else { dns.into_bytes() };
+        let etc_files = match write_etc_files(&dir.join("etc"), &config.hostname, net.ip, &resolv) {
+            Ok(files) => files,
+            Err(err) => {
+                if let Some(network) = &net.network {
+                    network.detach(&config.pod_uid).await;
+                }
+                undo(Some(&holder));
+                return Err(err.into());
+            }
+        };
+        let sandbox = Sandbox {
+            holder,
+            dir,
+            etc_files,
+            cgroup,
+            containers: Mutex::new(BTreeSet::new()),
+            pod_uid: config.pod_uid.clone(),
+            net: Mutex::new(net),
+        };
         lock(&self.sandboxes).insert(id.clone(), Arc::new(sandbox));
         Ok(id)
+    }
+
+    async fn sandbox_status(&self, id: &SandboxId) -> Result<SandboxStatus, CriError> {
+        let sandbox = self.sandbox(id)?;
+        let net = lock(&sandbox.net);
+        Ok(SandboxStatus { ip: net.ip, netns: net.netns.clone() })
     }
 
     async fn stop_sandbox(&self, id: &SandboxId) -> Result<(), CriError> {
@@ -291,6 +369,11 @@ impl ContainerRuntime for LinuxRuntime {
             if let Ok(container) = self.container(&cid) {
                 self.stop_and_wait(&container, Duration::ZERO).await;
             }
+        }
+        // The pod's address goes back to the node; its namespace goes with the holder.
+        let released = std::mem::take(&mut *lock(&sandbox.net));
+        if let Some(network) = released.network {
+            network.detach(&sandbox.pod_uid).await;
         }
         tokio::task::spawn_blocking(move || sandbox.holder.kill()).await.map_err(blocking_error)
     }

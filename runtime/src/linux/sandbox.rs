@@ -3,6 +3,7 @@
 //! `setns` into them), and the `/etc` files every container of the pod sees.
 
 use std::fs;
+use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -116,18 +117,19 @@ fn loopback_up() -> nix::Result<()> {
     result.map(drop)
 }
 
-/// The `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` of a pod, written under `dir`.
-/// Returns `(container path, host file)` pairs to bind into each container.
-pub fn write_etc_files(dir: &Path, hostname: &str, resolv_conf: &Path) -> Result<Vec<(&'static str, PathBuf)>, LinuxError> {
+/// The `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` of a pod, written under `dir`:
+/// the hosts file names the pod by its IP on the pod network (by 127.0.0.1 without one),
+/// as kubelet's does. Returns `(container path, host file)` pairs to bind into each container.
+pub fn write_etc_files(dir: &Path, hostname: &str, pod_ip: Option<IpAddr>, resolv: &[u8]) -> Result<Vec<(&'static str, PathBuf)>, LinuxError> {
     fs::create_dir_all(dir).map_err(|e| LinuxError::io("creating", dir, e))?;
+    let own = pod_ip.map_or_else(|| "127.0.0.1".to_string(), |ip| ip.to_string());
     let hosts = format!(
         "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-         fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n127.0.0.1\t{hostname}\n"
+         fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n{own}\t{hostname}\n"
     );
-    // A host without resolv.conf gives pods an empty one rather than failing them.
-    let resolv = fs::read(resolv_conf).unwrap_or_default();
-    let files: [(&'static str, Vec<u8>); 3] =
-        [("/etc/hosts", hosts.into_bytes()), ("/etc/hostname", format!("{hostname}\n").into_bytes()), ("/etc/resolv.conf", resolv)];
+    let hostname_file = format!("{hostname}\n");
+    let files: [(&'static str, &[u8]); 3] =
+        [("/etc/hosts", hosts.as_bytes()), ("/etc/hostname", hostname_file.as_bytes()), ("/etc/resolv.conf", resolv)];
     let mut out = Vec::new();
     for (container_path, content) in files {
         let host = dir.join(container_path.trim_start_matches("/etc/"));
@@ -144,14 +146,14 @@ mod tests {
     #[test]
     fn etc_files_name_the_pod() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let resolv = tmp.path().join("resolv");
-        fs::write(&resolv, "nameserver 10.96.0.10\n").expect("w");
-        let files = write_etc_files(&tmp.path().join("etc"), "web-0", &resolv).expect("write");
+        let files = write_etc_files(&tmp.path().join("etc"), "web-0", "10.42.0.7".parse().ok(), b"nameserver 10.43.0.10\n").expect("write");
         let paths: Vec<&str> = files.iter().map(|(c, _)| *c).collect();
         assert_eq!(paths, ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]);
         assert_eq!(fs::read_to_string(&files[1].1).expect("r"), "web-0\n");
-        assert!(fs::read_to_string(&files[0].1).expect("r").contains("127.0.0.1\tweb-0\n"));
-        assert_eq!(fs::read_to_string(&files[2].1).expect("r"), "nameserver 10.96.0.10\n");
+        assert!(fs::read_to_string(&files[0].1).expect("r").ends_with("\n10.42.0.7\tweb-0\n"));
+        assert_eq!(fs::read_to_string(&files[2].1).expect("r"), "nameserver 10.43.0.10\n");
+        let offline = write_etc_files(&tmp.path().join("etc2"), "web-0", None, b"").expect("write");
+        assert!(fs::read_to_string(&offline[0].1).expect("r").ends_with("\n127.0.0.1\tweb-0\n"));
     }
 
     #[test]

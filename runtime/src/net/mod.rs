@@ -3,7 +3,16 @@
 //! give a sandbox's namespace its interface and address. The node's network
 //! itself (its namespace, bridge, address management) implements it.
 
+pub mod cleanup;
+pub mod host_routes;
+pub mod ipam;
+pub mod links;
+pub mod named;
 pub mod netns;
+pub mod node;
+
+pub use ipnet::Ipv4Net;
+pub use node::{NodeNetwork, NodeNetworkConfig};
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -82,7 +82,7 @@ impl NetNs {
     /// A TCP connection made from inside this namespace.
     pub async fn tcp_connect(&self, addr: SocketAddr) -> io::Result<tokio::net::TcpStream> {
         let socket = self.run(|| Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP)))??;
-        socket.set_nodelay(true)?;
+        socket.set_tcp_nodelay(true)?;
         let std_stream: std::net::TcpStream = socket.into();
         let socket = tokio::net::TcpSocket::from_std_stream(std_stream);
         socket.connect(addr).await

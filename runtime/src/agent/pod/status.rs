@@ -58,7 +58,8 @@ pub struct PodView<'a> {
     pub failure: Option<&'a PodFailure>,
     pub start_time: Timestamp,
     pub host_ip: &'a str,
-    pub pod_ip: &'a str,
+    /// The sandbox's address; `None` before it has one, or on a node without a pod network.
+    pub pod_ip: Option<&'a str>,
     pub qos_class: &'static str,
 }
 
@@ -162,8 +163,8 @@ impl PodView<'_> {
             ]),
             host_ip: Some(self.host_ip.to_string()),
             host_ips: Some(vec![HostIP { ip: self.host_ip.to_string() }]),
-            pod_ip: Some(self.pod_ip.to_string()),
-            pod_ips: Some(vec![PodIP { ip: self.pod_ip.to_string() }]),
+            pod_ip: self.pod_ip.map(str::to_string),
+            pod_ips: self.pod_ip.map(|ip| vec![PodIP { ip: ip.to_string() }]),
             start_time: Some(Time(self.start_time)),
             qos_class: Some(self.qos_class.to_string()),
             init_container_statuses: (!self.init.is_empty()).then(|| self.init.iter().map(container_status).collect()),
@@ -251,7 +252,7 @@ mod tests {
             failure: None,
             start_time: Timestamp::UNIX_EPOCH,
             host_ip: "127.0.0.1",
-            pod_ip: "127.0.0.1",
+            pod_ip: Some("10.42.0.2"),
             qos_class: "BestEffort",
         }
     }

@@ -14,6 +14,7 @@ use super::SpecError;
 pub struct NodeFacts {
     pub node_name: String,
     pub host_ip: String,
+    /// The pod's own IP: the worker sets it per pod from its sandbox (empty without one).
     pub pod_ip: String,
     /// Allocatable CPU in millicores: the value of an unset `limits.cpu`.
     pub cpu_millis: u64,

@@ -3,6 +3,7 @@
 //! objects it refers to (fetched by the caller), so they test without a server.
 
 pub mod argv;
+pub mod dns;
 pub mod downward;
 pub mod env;
 pub mod limits;

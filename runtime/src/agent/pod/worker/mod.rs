@@ -7,12 +7,13 @@
 mod ending;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::Api;
 use tokio::sync::{mpsc, watch};
@@ -28,11 +29,14 @@ use crate::agent::events::EventType;
 use crate::agent::live::{LiveContainer, LivePod};
 use crate::agent::probes::{spawn_probes, ProbeKind, ProbeTarget, ProbeVerdict};
 use crate::agent::spec::argv::resolve_argv;
+use crate::agent::spec::dns::{parse_resolv_conf, pod_dns};
+use crate::agent::spec::downward::NodeFacts;
 use crate::agent::spec::env::resolve_env;
 use crate::agent::spec::limits::{container_limits, qos_class};
 use crate::agent::spec::SpecError;
 use crate::agent::volumes::PodVolumes;
-use crate::cri::{ContainerConfig, ContainerId, ContainerState, ExitReason, SandboxConfig, SandboxId};
+use crate::cri::{ContainerConfig, ContainerId, ContainerState, ExitReason, PortMapping, SandboxConfig, SandboxId};
+use crate::net::{DnsSettings, PodNetwork};
 
 /// How often projected volumes are re-read (kubelet's sync period is a minute; we are quicker).
 const VOLUME_RESYNC: Duration = Duration::from_secs(3);
@@ -62,6 +66,28 @@ struct Slot {
     probes: Option<JoinHandle<()>>,
 }
 
+/// Every `containerPort` the pod's containers declare (the runtime opens or maps them).
+fn container_ports(spec: &PodSpec) -> Vec<PortMapping> {
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter_map(|p| {
+            Some(PortMapping {
+                container_port: u16::try_from(p.container_port).ok().filter(|port| *port > 0)?,
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                name: p.name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The node's own resolver settings (`dnsPolicy: Default`).
+fn host_dns() -> DnsSettings {
+    parse_resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+}
+
 /// Runs one pod until it is deleted.
 pub async fn run_pod(ctx: Arc<AgentContext>, updates: PodUpdates) {
     let Some(pod) = updates.borrow().clone() else { return };
@@ -81,6 +107,8 @@ struct PodWorker {
     admit_backoff: Backoff,
     next_admit: Option<Instant>,
     sandbox: Option<SandboxId>,
+    /// The sandbox's address on the pod network (`status.podIP`).
+    pod_ip: Option<String>,
     /// The sandbox of a finished pod is stopped (its namespaces and holder
     /// released) but kept until the pod is deleted, as a kubelet keeps its logs.
     sandbox_stopped: bool,
@@ -139,6 +167,7 @@ impl PodWorker {
         }).filter(|f| !f.reason.is_empty());
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (probes_tx, probes_rx) = mpsc::unbounded_channel();
+        let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty());
         PodWorker {
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             namespace: pod.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
@@ -153,6 +182,7 @@ impl PodWorker {
             admit_backoff: Backoff::default(),
             next_admit: None,
             sandbox: None,
+            pod_ip,
             sandbox_stopped: false,
             volumes: None,
             last_volume_sync: Instant::now(),
@@ -188,7 +218,7 @@ impl PodWorker {
             failure: self.failure.as_ref(),
             start_time: self.start_time,
             host_ip: &self.ctx.node.host_ip,
-            pod_ip: &self.ctx.node.pod_ip,
+            pod_ip: self.pod_ip.as_deref(),
             qos_class: qos_class(&spec),
         };
         f(&view)
@@ -361,7 +391,7 @@ impl PodWorker {
             name: self.name.clone(),
             hostname: spec.hostname.clone().unwrap_or_else(|| self.name.clone()),
             log_dir: pod_dir.join("logs"),
-            ports: Vec::new(),
+            ports: container_ports(&spec),
             labels: {
                 // The Linux runtime files the pod's cgroup under its QoS class.
                 let mut labels = self.pod.metadata.labels.clone().unwrap_or_default();
@@ -369,11 +399,18 @@ impl PodWorker {
                 labels.insert(crate::cri::QOS_CLASS_LABEL.to_string(), qos);
                 labels
             },
-            network: None,
-            dns: Default::default(),
+            network: self.ctx.network.clone().map(|n| n as Arc<dyn PodNetwork>),
+            dns: pod_dns(&self.pod, self.ctx.network.as_ref().map(|n| IpAddr::V4(n.cluster_dns())), &host_dns()),
         };
         match admitted.runtime.run_sandbox(&sandbox_config).await {
             Ok(sandbox) => {
+                self.pod_ip = match admitted.runtime.sandbox_status(&sandbox).await {
+                    Ok(status) => status.ip.map(|ip| ip.to_string()),
+                    Err(err) => {
+                        tracing::warn!(pod = %self.name, error = %err, "reading the sandbox's address");
+                        None
+                    }
+                };
                 self.sandbox = Some(sandbox);
                 self.volumes = Some(volumes);
                 self.admitted = Some(admitted);
@@ -523,7 +560,8 @@ impl PodWorker {
         run_index: i32,
     ) -> Result<ContainerConfig, String> {
         let objects = fetch(&self.ctx.client, &self.pod).await.map_err(|e| format!("reading ConfigMaps and Secrets: {e}"))?;
-        let env = resolve_env(&self.pod, container, &image.env, &env_sources(&objects), &self.ctx.node).map_err(|e| e.to_string())?;
+        let facts = NodeFacts { pod_ip: self.pod_ip.clone().unwrap_or_default(), ..self.ctx.node.clone() };
+        let env = resolve_env(&self.pod, container, &image.env, &env_sources(&objects), &facts).map_err(|e| e.to_string())?;
         let env_map: HashMap<String, String> = env.iter().cloned().collect();
         let mut argv = resolve_argv(container.command.as_deref(), container.args.as_deref(), &image.command, &env_map);
         if argv.is_empty() {
