@@ -50,6 +50,6 @@ pub async fn run(client: kube::Client, services: ServiceTable, settings: Ingress
     };
     tracing::info!(%addr, "ingress controller listening");
     let (routes_tx, routes_rx) = tokio::sync::watch::channel(Arc::new(rules::Routes::default()));
-    let proxy = proxy::IngressProxy::new(routes_rx, services, Dialer::new(settings.node_netns), settings.port);
+    let proxy = proxy::IngressProxy::new(routes_rx, Arc::new(services), Dialer::new(settings.node_netns), settings.port);
     tokio::join!(watch::keep_routes(client, settings.node_ip, routes_tx), proxy.serve(listener));
 }

@@ -31,16 +31,27 @@ type Body = BoxBody<Bytes, hyper::Error>;
 /// Headers that describe one hop's connection, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
 
+/// Ready endpoints of Services: the service proxy's [`ServiceTable`] (a stand-in in tests).
+pub trait Backends: Send + Sync + 'static {
+    fn pick(&self, namespace: &str, service: &str, port: ServicePortRef<'_>, client: Option<IpAddr>) -> Option<SocketAddr>;
+}
+
+impl Backends for ServiceTable {
+    fn pick(&self, namespace: &str, service: &str, port: ServicePortRef<'_>, client: Option<IpAddr>) -> Option<SocketAddr> {
+        ServiceTable::pick(self, namespace, service, port, client)
+    }
+}
+
 pub struct IngressProxy {
     routes: watch::Receiver<Arc<Routes>>,
-    services: ServiceTable,
+    services: Arc<dyn Backends>,
     dialer: Dialer,
     /// The port clients reached us on, for `X-Forwarded-Port`.
     port: u16,
 }
 
 impl IngressProxy {
-    pub fn new(routes: watch::Receiver<Arc<Routes>>, services: ServiceTable, dialer: Dialer, port: u16) -> Arc<Self> {
+    pub fn new(routes: watch::Receiver<Arc<Routes>>, services: Arc<dyn Backends>, dialer: Dialer, port: u16) -> Arc<Self> {
         Arc::new(IngressProxy { routes, services, dialer, port })
     }
 
@@ -192,6 +203,89 @@ fn text(status: StatusCode, body: String) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::collections::HashMap;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Services by name, each with at most one endpoint.
+    struct Fake(HashMap<&'static str, SocketAddr>);
+
+    impl Backends for Fake {
+        fn pick(&self, _ns: &str, service: &str, _port: ServicePortRef<'_>, _client: Option<IpAddr>) -> Option<SocketAddr> {
+            self.0.get(service).copied()
+        }
+    }
+
+    /// An upstream that answers every request with the request's head as its body.
+    async fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let reply = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", head.len());
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                    let _ = stream.write_all(&head).await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn routes() -> Routes {
+        let backend = |svc: &str| serde_json::json!({"service": {"name": svc, "port": {"number": 80}}});
+        let rule = |host: &str, svc: &str| serde_json::json!({"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend(svc)}]}});
+        let ing: k8s_openapi::api::networking::v1::Ingress = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "i", "namespace": "web"},
+            "spec": {"rules": [rule("foo.example", "echo"), rule("down.example", "empty"), rule("refused.example", "refused")]},
+        }))
+        .unwrap();
+        Routes::build(&[&ing])
+    }
+
+    #[tokio::test]
+    async fn forwards_with_forwarded_headers_over_a_kept_alive_connection() {
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let backends = Fake(HashMap::from([("echo", echo_server().await), ("refused", refused)]));
+        let (_tx, rx) = watch::channel(Arc::new(routes()));
+        let proxy = IngressProxy::new(rx, Arc::new(backends), Dialer::loopback_for_tests(), 8080);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(proxy.serve(listener));
+
+        // One client connection for every request below: keep-alive towards clients.
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        tokio::spawn(connection);
+        let mut get = async |host: &str, path: &str| {
+            let req = Request::get(path).header(HOST, host).header("x-forwarded-for", "192.0.2.1").body(http_body_util::Empty::<Bytes>::new()).unwrap();
+            let response = sender.send_request(req).await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).to_lowercase())
+        };
+        let (status, seen) = get("Foo.Example:8080", "/a/b?c=1").await;
+        assert_eq!(status, 200, "{seen}");
+        assert!(seen.starts_with("get /a/b?c=1 http/1.1\r\n"), "{seen}");
+        for header in ["host: foo.example:8080", "x-forwarded-for: 192.0.2.1, 127.0.0.1", "x-forwarded-host: foo.example:8080", "x-forwarded-proto: http", "x-forwarded-port: 8080", "x-real-ip: 127.0.0.1"] {
+            assert!(seen.contains(&format!("{header}\r\n")), "{header} in {seen}");
+        }
+        assert_eq!(get("nothing.example", "/").await.0, 404);
+        assert_eq!(get("down.example", "/").await.0, 503);
+        assert_eq!(get("refused.example", "/").await.0, 502);
+        assert_eq!(get("foo.example", "/again").await.0, 200, "the client connection is still open");
+    }
 
     #[test]
     fn hosts_lose_their_port() {

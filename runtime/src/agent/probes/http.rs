@@ -341,6 +341,37 @@ mod tests {
         assert_eq!(err, format!("Get \"http://127.0.0.1:{port}/\": dial tcp 127.0.0.1:{port}: connect: connection refused"));
     }
 
+    #[tokio::test]
+    async fn https_skips_certificate_verification() {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        // A self-signed certificate for a name the probe never asks for.
+        let generated = rcgen::generate_simple_self_signed(vec!["pod.invalid".to_string()]).unwrap();
+        let cert = CertificateDer::from(generated.cert.der().to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der()));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(stream).await else { continue };
+                let mut buf = [0u8; 1024];
+                let _ = tls.read(&mut buf).await;
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        let request = HttpGet { scheme: Scheme::Https, port, path: "/healthz".into(), headers: Vec::new() };
+        assert_eq!(probe(&local(), &request, SECOND).await, Ok(()));
+        // Plain HTTP to a TLS port is not a success.
+        assert!(probe(&local(), &get(port, "/healthz"), SECOND).await.is_err());
+    }
+
     #[test]
     fn locations_resolve() {
         let base = Url { scheme: Scheme::Http, host: "10.42.0.5".into(), port: 8080, path: "/a/b?x=1".into() };
