@@ -57,6 +57,9 @@ struct ServerArgs {
     /// Image store size (bytes) above which the node removes unused images, oldest first.
     #[arg(long, default_value_t = 10 << 30)]
     image_gc_max_bytes: u64,
+    /// Port of the node's built-in ingress controller on the node address (0 turns it off).
+    #[arg(long, default_value_t = 80)]
+    ingress_port: u16,
     #[command(flatten)]
     loops: control_loops::LoopArgs,
     #[command(flatten)]
@@ -131,6 +134,9 @@ struct AgentArgs {
     /// Image store size (bytes) above which the node removes unused images, oldest first.
     #[arg(long, default_value_t = 10 << 30)]
     image_gc_max_bytes: u64,
+    /// Port of the node's built-in ingress controller on the node address (0 turns it off).
+    #[arg(long, default_value_t = 80)]
+    ingress_port: u16,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -220,6 +226,7 @@ async fn server(mut args: ServerArgs) -> anyhow::Result<()> {
             max_pods: args.max_pods,
             image_gc_max_bytes: args.image_gc_max_bytes,
             network: args.net.settings(),
+            ingress_port: args.ingress_port,
         };
         let stopped = stopped.clone();
         // A node that fails is logged; the control plane keeps serving.
@@ -262,6 +269,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         max_pods: args.max_pods,
         image_gc_max_bytes: args.image_gc_max_bytes,
         network: args.net.settings(),
+        ingress_port: args.ingress_port,
     };
     let node = tokio::spawn(node::run(settings, until(stopped)));
     shutdown_signal().await;

@@ -28,6 +28,8 @@ pub struct NodeSettings {
     pub image_gc_max_bytes: u64,
     /// The node's address and the cluster's pod and service CIDRs.
     pub network: runtime::agent::network::NetworkSettings,
+    /// Port of the built-in ingress controller on the node address (0: off).
+    pub ingress_port: u16,
 }
 
 /// This machine's host name, the default node name.
@@ -71,6 +73,7 @@ pub async fn run(settings: NodeSettings, shutdown: impl Future<Output = ()> + Se
         log_hub,
         image_gc_max_bytes: settings.image_gc_max_bytes,
         network: settings.network,
+        ingress_port: settings.ingress_port,
     };
     agent::run(config, runtimes, shutdown).await.context("the node agent stopped")
 }

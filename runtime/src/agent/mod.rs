@@ -63,6 +63,13 @@ pub struct AgentConfig {
     pub image_gc_max_bytes: u64,
     /// The node's address (InternalIP, hostIP) and the cluster's pod and service CIDRs.
     pub network: network::NetworkSettings,
+    /// Port of the built-in ingress controller on the node address; 0 turns it off.
+    pub ingress_port: u16,
+}
+
+/// Where the built-in ingress controller listens and dials from.
+fn ingress_settings(config: &AgentConfig, network: Option<&Arc<crate::net::NodeNetwork>>) -> ingress::IngressSettings {
+    ingress::IngressSettings { node_ip: config.network.node_ip, port: config.ingress_port, node_netns: network.map(|n| n.netns().clone()) }
 }
 
 /// Runs the agent until `shutdown` resolves.
@@ -155,6 +162,7 @@ pub async fn run(
         () = lease::keep_renewing(client.clone(), registered) => Ok(()),
         () = image_gc::keep_collecting(ctx.clone(), config.image_gc_max_bytes) => Ok(()),
         () = proxy::run(ctx.clone()) => Ok(()),
+        () = ingress::run(client.clone(), ctx.services.clone(), ingress_settings(&config, ctx.network.as_ref())) => Ok(()),
         () = pod::manager::manage_pods(ctx) => Ok(()),
         () = &mut shutdown => Ok(()),
     };

@@ -521,7 +521,7 @@ impl PodWorker {
         slot.ran_before = false;
         slot.run_started = Some(Instant::now());
         if !slot.init {
-            let target = ProbeTarget::new(runtime.clone(), self.sandbox.clone(), None);
+            let target = ProbeTarget::new(runtime.clone(), self.sandbox.clone(), self.ctx.network.as_ref().map(|n| n.netns().clone()));
             slot.probes = Some(spawn_probes(runtime.clone(), id.clone(), &spec, target, self.probes_tx.clone()));
         } else {
             slot.record.started = true;
