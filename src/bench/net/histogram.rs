@@ -17,13 +17,12 @@ const BUCKETS: usize = (LINEAR + MAX_SHIFT * PER_OCTAVE) as usize;
 pub struct Histogram {
     counts: Vec<u64>,
     total: u64,
-    sum_us: u128,
     max_us: u64,
 }
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { counts: vec![0; BUCKETS], total: 0, sum_us: 0, max_us: 0 }
+        Histogram { counts: vec![0; BUCKETS], total: 0, max_us: 0 }
     }
 }
 
@@ -32,7 +31,6 @@ impl Histogram {
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.counts[bucket_of(us)] += 1;
         self.total += 1;
-        self.sum_us += u128::from(us);
         self.max_us = self.max_us.max(us);
     }
 
@@ -41,7 +39,6 @@ impl Histogram {
             *mine += theirs;
         }
         self.total += other.total;
-        self.sum_us += other.sum_us;
         self.max_us = self.max_us.max(other.max_us);
     }
 
@@ -51,13 +48,6 @@ impl Histogram {
 
     pub fn max(&self) -> Duration {
         Duration::from_micros(self.max_us)
-    }
-
-    pub fn mean(&self) -> Duration {
-        if self.total == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_micros(u64::try_from(self.sum_us / u128::from(self.total)).unwrap_or(u64::MAX))
     }
 
     /// The nearest-rank p-th percentile (0 < p <= 100): the smallest recorded value that at
@@ -122,7 +112,6 @@ mod tests {
         assert_eq!(h.percentile(99.0), Duration::from_micros(99));
         assert_eq!(h.percentile(100.0), Duration::from_micros(100));
         assert_eq!(h.percentile(0.0), Duration::from_micros(1), "p0 is the smallest sample");
-        assert_eq!(h.mean(), Duration::from_micros(50)); // 50.5 truncated
         assert_eq!(h.max(), Duration::from_micros(100));
     }
 
@@ -175,6 +164,6 @@ mod tests {
     fn empty_is_zero() {
         let h = Histogram::default();
         assert_eq!(h.percentile(50.0), Duration::ZERO);
-        assert_eq!(h.mean(), Duration::ZERO);
+        assert_eq!(h.max(), Duration::ZERO);
     }
 }

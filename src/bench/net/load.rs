@@ -96,6 +96,12 @@ impl Outcome {
         self.latency.count() as f64 / self.window.as_secs_f64()
     }
 
+    /// Adds another measured window of the same target (a later round).
+    pub fn add_round(&mut self, other: Outcome) {
+        self.window += other.window;
+        self.merge(other);
+    }
+
     fn merge(&mut self, other: Outcome) {
         self.latency.merge(&other.latency);
         self.errors += other.errors;
@@ -107,6 +113,7 @@ impl Outcome {
 }
 
 /// Loads `target` with `settings.concurrency` workers and merges what they measured.
+/// Every run opens its own connections.
 pub async fn run(target: &Target, settings: Settings) -> Outcome {
     let started = Instant::now();
     let measure_from = started + settings.warmup;
@@ -219,6 +226,23 @@ mod tests {
         // Each worker's connection was opened during the warm-up.
         assert_eq!(out.connections, 0);
         assert!(out.requests_per_sec() > 0.0);
+    }
+
+    #[test]
+    fn rounds_add_their_windows() {
+        let round = |n: u64| {
+            let mut o = Outcome { window: Duration::from_secs(2), connections: n, ..Outcome::default() };
+            for _ in 0..n {
+                o.latency.record(Duration::from_millis(1));
+            }
+            o
+        };
+        let mut total = round(100);
+        total.add_round(round(300));
+        assert_eq!(total.window, Duration::from_secs(4));
+        assert_eq!(total.latency.count(), 400);
+        assert_eq!(total.connections, 400);
+        assert_eq!(total.requests_per_sec(), 100.0);
     }
 
     #[tokio::test]

@@ -10,8 +10,9 @@
 //!   wasm pod, against the same component under `wasmtime serve` on 127.0.0.1
 //!   (goal: ≥ 0.8× its requests/s).
 //!
-//! Every row gets the same concurrency, warm-up and measured window; both sides
-//! of each comparison use the same connection mode.
+//! Every row gets the same concurrency, warm-up and measured time; both sides
+//! of each comparison use the same connection mode, and are measured in
+//! alternating rounds so that the rest of the machine's load weighs on both.
 
 mod cluster;
 mod histogram;
@@ -43,6 +44,9 @@ pub struct BenchNetArgs {
     /// Directory of the sample modules (httpd.wasm, http-hello.wasm).
     #[arg(long, default_value_os_t = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/wasm"))]
     pub samples: PathBuf,
+    /// Alternating slices each row's measured time is cut into (against drift in the machine's load).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
     /// The wasmtime CLI for the `wasmtime serve` comparison (default: `wasmtime` on PATH).
     #[arg(long)]
     pub wasmtime: Option<PathBuf>,
@@ -64,6 +68,15 @@ enum Row {
     Skipped(String),
 }
 
+impl Row {
+    fn measured(&self) -> Option<&Outcome> {
+        match self {
+            Row::Measured(o) => Some(o),
+            Row::Skipped(_) => None,
+        }
+    }
+}
+
 pub async fn run(args: BenchNetArgs) -> anyhow::Result<()> {
     if !running_as_root() {
         anyhow::bail!("bench net needs root (pod networking creates network namespaces)");
@@ -74,6 +87,7 @@ pub async fn run(args: BenchNetArgs) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration.max(0.1)),
         timeout: Duration::from_secs(10),
     };
+    let rounds = args.rounds.max(1);
     let work = tempfile::Builder::new().prefix("wasmkube-bench-net-").tempdir()?;
     let httpd = args.samples.join("httpd.wasm");
     anyhow::ensure!(httpd.exists(), "{} is missing (samples/wasm/build.sh builds it)", httpd.display());
@@ -92,28 +106,31 @@ pub async fn run(args: BenchNetArgs) -> anyhow::Result<()> {
 
     let cluster = Cluster::start(&imports).await.context("starting the server with its node")?;
     println!(
-        "wasmkube bench net: {} connections, {:.1} s warm-up + {:.1} s measured per row; load from this process, sockets in the node's namespace {}",
+        "wasmkube bench net: {} connections, {:.1} s measured per row in {rounds} rounds alternating with the row it is compared to ({:.1} s warm-up first); load from this process, sockets in the node's namespace {}",
         settings.concurrency,
-        settings.warmup.as_secs_f64(),
         settings.duration.as_secs_f64(),
+        settings.warmup.as_secs_f64(),
         cluster.node_netns_name
     );
     if cfg!(debug_assertions) {
         println!("(debug build: the figures are not the real ones; build with --release)");
     }
     let specs = pod_specs(hello.exists(), linux_image.is_ok());
-
-    // Start every pod first, so no row runs beside a pod still compiling.
+    // Every server starts before any row, so no row runs beside one still compiling.
     let mut served = Vec::new();
     for spec in &specs {
         served.push(cluster.serve(spec).await.map_err(|e| format!("{e:#}")));
     }
     let find = |name: &str| specs.iter().position(|s| s.name == name).map(|i| &served[i]);
+    let peer = start_peer(args.wasmtime.as_deref(), &hello, work.path()).await;
+    if let Ok(peer) = &peer {
+        println!("peer: wasmtime serve -S cli --addr {} http-hello.wasm ({})", peer.addr, peer.version);
+    }
 
     println!("httpd rows: {} (both httpd servers close the connection after each response; the connect is in the latency)", HTTPD_MODE.describe());
-    let wasm = measure_pair(&cluster, "wasm httpd", find(WASM_POD), settings).await;
+    let wasm = httpd_pair(&cluster, "wasm httpd", find(WASM_POD), settings, rounds).await;
     let linux = match &linux_image {
-        Ok(()) => measure_pair(&cluster, "linux httpd", find(LINUX_POD), settings).await,
+        Ok(()) => httpd_pair(&cluster, "linux httpd", find(LINUX_POD), settings, rounds).await,
         Err(why) => {
             print_row("linux httpd", "", &Row::Skipped(why.clone()));
             None
@@ -121,41 +138,28 @@ pub async fn run(args: BenchNetArgs) -> anyhow::Result<()> {
     };
 
     println!("wasi-http rows: {} on both sides (http-hello.wasm)", WASI_HTTP_MODE.describe());
-    let pod_row = match find(WASI_HTTP_POD) {
-        None => Row::Skipped(format!("{} is missing (samples/wasm/build.sh builds it)", hello.display())),
-        Some(Err(e)) => Row::Skipped(format!("the pod did not serve: {e}")),
-        Some(Ok(s)) => Row::Measured(load::run(&cluster.target(s.pod, WASI_HTTP_MODE), settings).await),
+    let pod = match find(WASI_HTTP_POD) {
+        None => Err(format!("{} is missing (samples/wasm/build.sh builds it)", hello.display())),
+        Some(Err(e)) => Err(format!("the pod did not serve: {e}")),
+        Some(Ok(s)) => Ok(cluster.target(s.pod, WASI_HTTP_MODE)),
     };
-    print_row("wasi-http pod", &find(WASI_HTTP_POD).and_then(|s| s.as_ref().ok()).map_or(String::new(), |s| format!("pod {}", s.pod)), &pod_row);
+    let host = peer.as_ref().map(|p| Target { addr: p.addr, netns: None, mode: WASI_HTTP_MODE }).map_err(Clone::clone);
+    let (pod_row, serve_row) = measure_pair(pod.as_ref(), host.as_ref(), settings, rounds).await;
+    print_row("wasi-http pod", &pod.as_ref().map_or(String::new(), |t| format!("pod {}", t.addr)), &pod_row);
+    print_row("wasmtime serve", &host.as_ref().map_or(String::new(), |t| format!("{} (host)", t.addr)), &serve_row);
+    drop((pod, host, peer));
 
-    // The peer runs alone: the server stops first (and shows it cleans up after itself).
     match cluster.shutdown(&specs).await {
         Ok(true) => println!("server stopped; its node namespace is gone"),
         Ok(false) => println!("server stopped, but its node namespace is still in /run/netns (wasmkube cleanup removes it)"),
         Err(e) => println!("stopping the server: {e:#}"),
     }
-    let serve_row = if !hello.exists() {
-        Row::Skipped("no http-hello.wasm".into())
-    } else {
-        match serve::find_wasmtime(args.wasmtime.as_deref()) {
-            Err(why) => Row::Skipped(why),
-            Ok(cli) => match serve::WasmtimeServe::start(&cli, &hello, &work.path().join("wasmtime-serve.log")).await {
-                Err(e) => Row::Skipped(format!("{e:#}")),
-                Ok(peer) => {
-                    println!("peer: {} serve -S cli --addr {} http-hello.wasm ({})", cli.display(), peer.addr, peer.version);
-                    let target = Target { addr: peer.addr, netns: None, mode: WASI_HTTP_MODE };
-                    Row::Measured(load::run(&target, settings).await)
-                }
-            },
-        }
-    };
-    print_row("wasmtime serve", "127.0.0.1 (host)", &serve_row);
 
     println!("verdicts:");
     print_proxy_verdict("wasm", wasm.as_ref());
     print_proxy_verdict("linux", linux.as_ref());
-    match (&pod_row, &serve_row) {
-        (Row::Measured(pod), Row::Measured(peer)) if peer.requests_per_sec() > 0.0 => {
+    match (pod_row.measured(), serve_row.measured()) {
+        (Some(pod), Some(peer)) if peer.requests_per_sec() > 0.0 => {
             let ratio = pod.requests_per_sec() / peer.requests_per_sec();
             println!(
                 "  wasi-http pod / wasmtime serve requests/s: {ratio:.2}x ({:.0} vs {:.0}; goal >= {SERVE_RATIO_GOAL}x): {}",
@@ -185,8 +189,17 @@ fn pod_specs(with_hello: bool, with_linux: bool) -> Vec<PodSpec> {
     specs
 }
 
-/// Direct and ClusterIP rows of one pod, printed as measured; `None` when either is missing.
-async fn measure_pair(cluster: &Cluster, label: &str, served: Option<&Result<Served, String>>, settings: Settings) -> Option<(Outcome, Outcome)> {
+/// `wasmtime serve` of the wasi-http sample, or why there is none.
+async fn start_peer(flag: Option<&Path>, component: &Path, work: &Path) -> Result<serve::WasmtimeServe, String> {
+    if !component.exists() {
+        return Err(format!("{} is missing", component.display()));
+    }
+    let cli = serve::find_wasmtime(flag)?;
+    serve::WasmtimeServe::start(&cli, component, &work.join("wasmtime-serve.log")).await.map_err(|e| format!("{e:#}"))
+}
+
+/// The direct and ClusterIP rows of one httpd pod, printed; `None` unless both were measured.
+async fn httpd_pair(cluster: &Cluster, label: &str, served: Option<&Result<Served, String>>, settings: Settings, rounds: usize) -> Option<(Outcome, Outcome)> {
     let served = match served? {
         Err(e) => {
             print_row(label, "", &Row::Skipped(format!("the pod did not serve: {e}")));
@@ -194,20 +207,43 @@ async fn measure_pair(cluster: &Cluster, label: &str, served: Option<&Result<Ser
         }
         Ok(s) => s,
     };
-    let direct = Row::Measured(load::run(&cluster.target(served.pod, HTTPD_MODE), settings).await);
-    print_row(label, &format!("pod {}", served.pod), &direct);
-    let via = match served.cluster_ip {
-        Some(vip) => {
-            let via = Row::Measured(load::run(&cluster.target(vip, HTTPD_MODE), settings).await);
-            print_row(label, &format!("ClusterIP {vip}"), &via);
-            via
-        }
-        None => Row::Skipped("no Service".into()),
-    };
-    match (direct, via) {
+    let direct = cluster.target(served.pod, HTTPD_MODE);
+    let via = served.cluster_ip.map(|vip| cluster.target(vip, HTTPD_MODE)).ok_or_else(|| "no Service".to_string());
+    let (direct_row, via_row) = measure_pair(Ok(&direct), via.as_ref(), settings, rounds).await;
+    print_row(label, &format!("pod {}", served.pod), &direct_row);
+    print_row(label, &via.as_ref().map_or(String::new(), |t| format!("ClusterIP {}", t.addr)), &via_row);
+    match (direct_row, via_row) {
         (Row::Measured(direct), Row::Measured(via)) => Some((direct, via)),
         _ => None,
     }
+}
+
+/// Measures two targets in `rounds` alternating slices of the measured time, so that
+/// whatever else the machine does weighs on both alike; the first slice of each starts
+/// with the full warm-up, later ones with a quarter of it. A side that is missing is
+/// skipped, and the other measured alone the same way.
+async fn measure_pair(a: Result<&Target, &String>, b: Result<&Target, &String>, settings: Settings, rounds: usize) -> (Row, Row) {
+    let slice = Settings { duration: settings.duration / rounds as u32, ..settings };
+    let later = Settings { warmup: settings.warmup / 4, ..slice };
+    let mut outcomes: [Option<Outcome>; 2] = [None, None];
+    for round in 0..rounds {
+        let settings = if round == 0 { slice } else { later };
+        for (side, target) in [a, b].into_iter().enumerate() {
+            let Ok(target) = target else { continue };
+            let outcome = load::run(target, settings).await;
+            match &mut outcomes[side] {
+                Some(total) => total.add_round(outcome),
+                slot => *slot = Some(outcome),
+            }
+        }
+    }
+    let [oa, ob] = outcomes;
+    let row = |outcome: Option<Outcome>, target: Result<&Target, &String>| match (outcome, target) {
+        (Some(o), _) => Row::Measured(o),
+        (None, Err(why)) => Row::Skipped(why.clone()),
+        (None, Ok(_)) => Row::Skipped("not measured".into()),
+    };
+    (row(oa, a), row(ob, b))
 }
 
 fn print_row(label: &str, place: &str, row: &Row) {
@@ -219,10 +255,11 @@ fn print_row(label: &str, place: &str, row: &Row) {
                 None => String::new(),
             };
             println!(
-                "  {label:<15} {place:<26} {:>9.0} req/s  p50 {:>9}  p99 {:>9}  ({} requests, {} new connections{errors})",
+                "  {label:<15} {place:<26} {:>9.0} req/s  p50 {:>9}  p99 {:>9}  max {:>9}  ({} requests, {} new connections{errors})",
                 o.requests_per_sec(),
                 ms(o.latency.percentile(50.0)),
                 ms(o.latency.percentile(99.0)),
+                ms(o.latency.max()),
                 o.latency.count(),
                 o.connections
             );
@@ -291,6 +328,36 @@ mod tests {
         assert!(linux.service);
         assert!(linux.command.as_ref().unwrap()[2].contains("httpd -f -p 8080"));
         assert!(!pod_specs(true, false)[1].service, "the wasi-http pod is measured direct only");
+    }
+
+    #[tokio::test]
+    async fn a_pair_alternates_and_skips_a_missing_side() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let target = Target { addr, netns: None, mode: Mode::KeepAlive };
+        let settings = Settings { concurrency: 2, warmup: Duration::from_millis(20), duration: Duration::from_millis(300), timeout: Duration::from_secs(2) };
+        let why = "no peer".to_string();
+        let (a, b) = measure_pair(Ok(&target), Err(&why), settings, 3).await;
+        let a = a.measured().expect("measured");
+        assert_eq!(a.window, Duration::from_millis(300), "three slices of 100 ms");
+        assert!(a.latency.count() > 10);
+        assert_eq!(a.errors, 0);
+        // Each round opens its own connections, all within its warm-up.
+        assert_eq!(a.connections, 0);
+        assert!(matches!(b, Row::Skipped(w) if w == "no peer"));
     }
 
     #[test]
