@@ -3,7 +3,8 @@
 //! backend Service (picked by the service proxy's table, dialled from the
 //! node network namespace) on a new upstream connection, and the response
 //! streams back. 404 when no rule matches, 503 when the backend has no ready
-//! endpoint, 502 when the endpoint cannot be reached. Upgrades (WebSocket)
+//! endpoint, 502 when the endpoint cannot be reached, 504 when it does not
+//! start answering within a minute. Upgrades (WebSocket)
 //! are not relayed yet.
 
 use std::convert::Infallible;
@@ -27,6 +28,9 @@ use crate::agent::proxy::dial::Dialer;
 use crate::agent::proxy::{ServiceKey, ServicePortRef, ServiceTable};
 
 type Body = BoxBody<Bytes, hyper::Error>;
+
+/// How long a backend may take to start its response (nginx's proxy_read_timeout).
+const UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Headers that describe one hop's connection, never forwarded (RFC 9110 7.6.1).
 const HOP_BY_HOP: &[&str] = &["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
@@ -126,7 +130,10 @@ impl IngressProxy {
             let _ = connection.await;
         });
         let upstream = self.upstream_request(client, host, req)?;
-        let response = sender.send_request(upstream).await.map_err(|e| e.to_string())?;
+        let response = match tokio::time::timeout(UPSTREAM_TIMEOUT, sender.send_request(upstream)).await {
+            Ok(response) => response.map_err(|e| e.to_string())?,
+            Err(_) => return Ok(text(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout\n".into())),
+        };
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, body.boxed()))
