@@ -28,6 +28,8 @@ mod daemonsets;
 mod linux_exec_tty;
 mod samples;
 mod leader_election;
+mod services;
+mod dns;
 mod network_pods;
 mod probes_net;
 mod ingress;

@@ -63,6 +63,8 @@ pub async fn run(ctx: Arc<AgentContext>) {
 
 /// The node network namespace (None without a pod network) and the node address.
 fn node_network(ctx: &AgentContext) -> (Option<Arc<NetNs>>, IpAddr) {
-    // The node network comes with the pod network (not yet wired into the context).
-    (None, ctx.node.host_ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)))
+    match &ctx.network {
+        Some(net) => (Some(net.netns().clone()), net.node_ip()),
+        None => (None, ctx.node.host_ip.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))),
+    }
 }
