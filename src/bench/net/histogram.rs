@@ -50,6 +50,13 @@ impl Histogram {
         Duration::from_micros(self.max_us)
     }
 
+    /// Samples in buckets that start at or above `limit` (exact below 128 µs, within a
+    /// bucket's width above).
+    pub fn count_from(&self, limit: Duration) -> u64 {
+        let limit = u64::try_from(limit.as_micros()).unwrap_or(u64::MAX);
+        self.counts.iter().enumerate().filter(|(idx, _)| bucket_range(*idx).0 >= limit).map(|(_, n)| n).sum()
+    }
+
     /// The nearest-rank p-th percentile (0 < p <= 100): the smallest recorded value that at
     /// least p % of the samples do not exceed, as its bucket's midpoint (never above the
     /// largest sample). Zero when empty.
@@ -148,6 +155,9 @@ mod tests {
         assert_eq!(h.percentile(99.0), h.percentile(50.0), "99 of 100 samples are 1 ms");
         assert!(h.percentile(99.9) > Duration::from_millis(890));
         assert_eq!(h.max(), Duration::from_millis(900));
+        assert_eq!(h.count_from(Duration::from_millis(500)), 1);
+        assert_eq!(h.count_from(Duration::from_micros(1)), 100);
+        assert_eq!(h.count_from(Duration::from_secs(1)), 0);
     }
 
     #[test]
