@@ -106,6 +106,16 @@ impl NodeNetwork {
         let netns = {
             let _lock = host_routes::lock()?;
             host_routes::install_locked(config.cluster_cidr, config.service_cidr).await?;
+            // An earlier run of this node that was killed left its namespace: it goes now.
+            for (stale, owner) in named::node_namespaces() {
+                let same_node = stale.strip_prefix(named::NODE_PREFIX).and_then(|rest| rest.split_once('-')).is_some_and(|(_, node)| node == config.node_name);
+                if same_node && stale != name && !owner.is_some_and(named::process_alive) {
+                    match named::delete(&stale) {
+                        Ok(()) => tracing::info!(netns = %stale, "removed the network namespace of an earlier run of this node"),
+                        Err(err) => tracing::warn!(netns = %stale, error = %err, "removing a stale node network namespace"),
+                    }
+                }
+            }
             named::create(&name).map_err(io(format!("creating the node network namespace {name}")))?
         };
         match Self::configure(&netns, &config, pod_cidr).await {
