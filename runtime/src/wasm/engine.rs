@@ -101,6 +101,8 @@ impl EngineKit {
         super::net::p1::linker::shadow(&mut modules).map_err(engine_error)?;
         let mut components = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut components).map_err(engine_error)?;
+        // Name lookups go to the pod's DNS servers, not the agent's resolver.
+        super::net::dns::add_to_linker(&mut components, |guest: &mut ComponentGuest| guest.wasi.lookups()).map_err(engine_error)?;
         let mut http = ComponentLinker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut http).map_err(engine_error)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut http).map_err(engine_error)?;

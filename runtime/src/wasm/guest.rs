@@ -5,12 +5,14 @@
 //! preview 1 context, a component the preview 2 context and its resource table.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::MemoryLimiter;
+use super::net::dns::{LookupView, PodResolver};
 use super::net::p1::P1Net;
 use super::WasmError;
 use crate::cri::Mount;
@@ -38,11 +40,18 @@ pub type ComponentGuest = Guest<ComponentWasi>;
 pub struct ComponentWasi {
     ctx: WasiCtx,
     table: ResourceTable,
+    /// Answers `wasi:sockets/ip-name-lookup`; `None`: no lookups (no pod network).
+    resolver: Option<Arc<PodResolver>>,
 }
 
 impl ComponentWasi {
-    pub fn new(ctx: WasiCtx) -> Self {
-        ComponentWasi { ctx, table: ResourceTable::new() }
+    pub fn new(ctx: WasiCtx, resolver: Option<Arc<PodResolver>>) -> Self {
+        ComponentWasi { ctx, table: ResourceTable::new(), resolver }
+    }
+
+    /// What the name lookup functions use.
+    pub fn lookups(&mut self) -> LookupView<'_> {
+        LookupView { table: &mut self.table, resolver: self.resolver.as_ref() }
     }
 }
 

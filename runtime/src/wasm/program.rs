@@ -105,10 +105,13 @@ impl Program {
                 let wasi = ModuleWasi { p1: wasi.build_p1(), net: P1Net::new(net.listeners, net.preopens) };
                 Either::Left(run_module(pre.clone(), wasi, limits, meters))
             }
-            Program::Component(pre) => Either::Right(Either::Left(InNetNs::new(
-                run_component(pre.clone(), ComponentWasi::new(wasi.build()), limits, meters),
-                net.pod.map(|pod| pod.netns.clone()),
-            ))),
+            Program::Component(pre) => {
+                let resolver = net.pod.as_ref().and_then(|pod| pod.resolver.clone());
+                Either::Right(Either::Left(InNetNs::new(
+                    run_component(pre.clone(), ComponentWasi::new(wasi.build(), resolver), limits, meters),
+                    net.pod.map(|pod| pod.netns.clone()),
+                )))
+            }
             // Served by the container (see `Container::start`); there is no command to run.
             Program::Http(_) => Either::Right(Either::Right(std::future::ready(Err(wasmtime::format_err!(
                 "a wasi:http component only answers requests; it has no command to run"

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use runtime::cri::{ContainerRuntime, PortMapping, SandboxConfig};
 use runtime::net::netns::NetNs;
-use runtime::net::{NetError, PodNetwork};
+use runtime::net::{DnsSettings, NetError, PodNetwork};
 use runtime::wasm::{WasmOptions, WasmRuntime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -48,6 +48,10 @@ struct NetNode {
 }
 
 async fn node_with_ports(ports: &[u16]) -> NetNode {
+    node_with(ports, DnsSettings::default()).await
+}
+
+async fn node_with(ports: &[u16], dns: DnsSettings) -> NetNode {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = WasmOptions::new(dir.path().join("data"));
     options.max_pods = 4;
@@ -63,6 +67,7 @@ async fn node_with_ports(ports: &[u16]) -> NetNode {
             log_dir: dir.path().join("logs"),
             ports: ports.iter().map(|p| PortMapping { container_port: *p, protocol: "TCP".into(), name: None }).collect(),
             network: Some(network.clone()),
+            dns,
             ..SandboxConfig::default()
         })
         .await
@@ -222,4 +227,49 @@ async fn a_preview2_guest_listens_and_connects_inside_the_pod_and_egress_is_clos
     let log = crate::fixture::log_text(&log_path(&out));
     assert!(log.contains("1.1.1.1:80 refused") && log.contains("egress is closed"), "{log}");
     assert!(log.contains("access-denied"), "the guest saw access-denied: {log}");
+}
+
+/// A name server inside the pod's namespace at 127.0.0.1:53 that knows one name.
+async fn serve_one_name(netns: &NetNs, name: &'static str, ip: Ipv4Addr) {
+    use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_proto::rr::{rdata::A, RData, Record};
+    let server = netns.udp_socket(SocketAddr::from((Ipv4Addr::LOCALHOST, 53))).expect("dns socket in the pod");
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 512];
+        while let Ok((n, from)) = server.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..n]) else { continue };
+            let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+            reply.add_query(query.queries[0].clone());
+            if query.queries[0].name().to_ascii() == name {
+                reply.add_answer(Record::from_rdata(query.queries[0].name().clone(), 5, RData::A(A(ip))));
+            } else {
+                reply.metadata.response_code = ResponseCode::NXDomain;
+            }
+            let _ = server.send_to(&reply.to_vec().expect("encode"), from).await;
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview2_guest_resolves_names_with_the_pod_dns_and_search_path() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let dns = DnsSettings {
+        nameservers: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        searches: vec!["default.svc.cluster.local".into(), "svc.cluster.local".into(), "cluster.local".into()],
+        options: vec!["ndots:5".into()],
+    };
+    let NetNode { node, netns, .. } = node_with(&[], dns).await;
+    // Only the pod's namespace has this server: an answer proves the query left from the pod.
+    serve_one_name(&netns, "web.default.svc.cluster.local.", Ipv4Addr::new(10, 43, 0, 9)).await;
+    let resolve = node.config("resolve", "netcat-p2", &["resolve", "web"]);
+    let exited = node.run(&resolve).await;
+    let log = crate::fixture::log_text(&log_path(&resolve));
+    assert_eq!(exited.code, 0, "{exited:?}: {log}");
+    assert_eq!(log.trim(), "10.43.0.9", "{log}");
+    let missing = node.config("missing", "netcat-p2", &["resolve", "nowhere"]);
+    assert_ne!(node.run(&missing).await.code, 0);
+    assert!(crate::fixture::log_text(&log_path(&missing)).contains("name-unresolvable"));
 }

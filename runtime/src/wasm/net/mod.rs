@@ -6,10 +6,12 @@
 //!   pods with nothing to connect to should not pay);
 //! - preview 2 components create their own sockets (`wasi:sockets`): every poll of a guest runs
 //!   with its thread inside the pod's namespace ([`InNetNs`]), and [`policy`] decides which
-//!   addresses they may bind and connect to;
+//!   addresses they may bind and connect to, and [`dns`] answers their name lookups from the
+//!   pod's DNS servers;
 //! - preview 1 modules cannot create sockets: the node opens one listening socket per declared
 //!   TCP containerPort and hands them over at fds 3.. ([`p1`]).
 
+pub mod dns;
 pub mod p1;
 pub mod policy;
 
@@ -29,6 +31,7 @@ use tokio::net::TcpListener;
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::cri::PortMapping;
+use dns::PodResolver;
 use policy::AddrPolicy;
 use crate::net::netns::NetNs;
 use crate::net::DnsSettings;
@@ -44,6 +47,8 @@ pub struct PodNet {
     pub tcp_ports: Vec<(u16, Option<String>)>,
     /// The networks guests may connect to (see [`policy`]).
     pub cluster: Arc<[IpNet]>,
+    /// Name lookups of components, from `dns` ([`dns`]).
+    pub resolver: Option<Arc<PodResolver>>,
 }
 
 impl PodNet {
@@ -55,7 +60,8 @@ impl PodNet {
                 tcp_ports.push((port.container_port, port.name.clone()));
             }
         }
-        PodNet { netns, ip, dns, tcp_ports, cluster }
+        let resolver = PodResolver::new(&dns);
+        PodNet { netns, ip, dns, tcp_ports, cluster, resolver }
     }
 
     /// One listening socket per TCP containerPort, on all of the pod's addresses, made in its
