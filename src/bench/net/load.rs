@@ -77,7 +77,7 @@ pub struct Settings {
 }
 
 /// What one run measured (the warm-up excluded).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Outcome {
     pub latency: Histogram,
     pub errors: u64,
