@@ -108,12 +108,18 @@ pub async fn run(args: BenchNetArgs) -> anyhow::Result<()> {
 
     let cluster = Cluster::start(&imports).await.context("starting the server with its node")?;
     println!(
-        "wasmkube bench net: {} connections, {:.1} s measured per row in {rounds} rounds alternating with the row it is compared to ({:.1} s warm-up first); load from this process, sockets in the node's namespace {}",
+        "wasmkube bench net: {} connections, {:.1} s measured per row in {rounds} round{} alternating with the rows it is compared to ({:.1} s warm-up first); load from this process, sockets in the node's namespace {}",
         settings.concurrency,
         settings.duration.as_secs_f64(),
+        if rounds == 1 { "" } else { "s" },
         settings.warmup.as_secs_f64(),
         cluster.node_netns_name
     );
+    // Other work on the machine shifts every figure: say how busy it was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        println!("machine: {cpus} CPUs, load average {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+    }
     if cfg!(debug_assertions) {
         println!("(debug build: the figures are not the real ones; build with --release)");
     }
