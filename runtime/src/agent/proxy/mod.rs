@@ -12,8 +12,9 @@
 //! - [`tcp`], [`udp`]: relaying; [`dial`]: where sockets toward endpoints are made.
 //!
 //! Only endpoints on this node are reachable (the pod network has no fabric
-//! between nodes yet); an endpoint on another node fails to connect and the
-//! next one is tried.
+//! between nodes yet), so the table picks among those only
+//! ([`ServiceTable::set_reachable`]); an endpoint that fails to connect makes
+//! the proxy try the next one.
 
 pub mod balancer;
 pub mod dial;
@@ -45,6 +46,9 @@ pub const CLUSTER_DNS_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 43, 0,
 pub async fn run(ctx: Arc<AgentContext>) {
     let (node_netns, node_ip) = node_network(&ctx);
     let table = ctx.services.clone();
+    if let Some(net) = &ctx.network {
+        table.set_reachable(net.cluster_cidr(), net.pod_cidr());
+    }
     let client = ctx.client.clone();
     let node = ctx.node.node_name.clone();
     let report: FailureReport = Box::new(move |key, target, err| {

@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
+use ipnet::Ipv4Net;
 use tokio::sync::watch;
 
 use super::balancer::Balancer;
@@ -42,9 +43,27 @@ struct State {
     slices_synced: bool,
 }
 
+/// Which endpoint addresses this node can reach: without a fabric between
+/// nodes, pod addresses outside the node's own pod CIDR are not.
+#[derive(Clone, Copy, Debug)]
+struct Reach {
+    cluster: Ipv4Net,
+    local: Ipv4Net,
+}
+
+impl Reach {
+    fn reaches(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => !self.cluster.contains(&v4) || self.local.contains(&v4),
+            IpAddr::V6(_) => true,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     state: RwLock<State>,
+    reach: RwLock<Option<Reach>>,
     balancer: Mutex<Balancer>,
     generation: watch::Sender<u64>,
 }
@@ -58,7 +77,7 @@ pub struct ServiceTable {
 impl Default for ServiceTable {
     fn default() -> Self {
         ServiceTable {
-            shared: Arc::new(Shared { state: RwLock::default(), balancer: Mutex::default(), generation: watch::Sender::new(0) }),
+            shared: Arc::new(Shared { state: RwLock::default(), reach: RwLock::default(), balancer: Mutex::default(), generation: watch::Sender::new(0) }),
         }
     }
 }
@@ -75,6 +94,13 @@ impl ServiceTable {
 
     fn changed(&self) {
         self.shared.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// Picks only endpoints this node can reach: addresses outside `cluster`
+    /// (the cluster's pod CIDR), or inside `local` (this node's share of it).
+    /// Until called, every endpoint is a candidate.
+    pub fn set_reachable(&self, cluster: Ipv4Net, local: Ipv4Net) {
+        *self.shared.reach.write().unwrap_or_else(|e| e.into_inner()) = Some(Reach { cluster, local });
     }
 
     /// A receiver that sees a new value after every change of the table.
@@ -99,11 +125,15 @@ impl ServiceTable {
     /// [`ServiceTable::pick`] for a port of the given protocol.
     pub fn pick_protocol(&self, namespace: &str, service: &str, port: ServicePortRef<'_>, protocol: Protocol, client: Option<IpAddr>) -> Option<SocketAddr> {
         let key = ServiceKey::new(namespace, service);
+        let reach = *self.shared.reach.read().unwrap_or_else(|e| e.into_inner());
         let (port_key, ready, affinity) = {
             let state = self.read();
             let info = state.services.get(&key)?;
             let sp = find_port(&info.ports, port, protocol)?;
-            let ready = ready_addresses(state.slices.get(&key), sp);
+            let mut ready = ready_addresses(state.slices.get(&key), sp);
+            if let Some(reach) = reach {
+                ready.retain(|a| reach.reaches(a.ip()));
+            }
             ((key, sp.name.clone(), sp.port), ready, info.affinity)
         };
         let mut balancer = self.shared.balancer.lock().unwrap_or_else(|e| e.into_inner());
@@ -335,6 +365,17 @@ mod tests {
         assert_eq!(table.pick("ns", "web", ServicePortRef::Number(80), None), None);
         table.delete_service(&ServiceKey::new("ns", "web"));
         assert!(table.service("ns", "web").is_none());
+    }
+
+    #[test]
+    fn endpoints_on_other_nodes_are_not_picked_once_reach_is_known() {
+        let table = table_with(
+            &[service("ns", "web", "10.43.0.20", &[("", 80, "TCP")])],
+            &[slice("ns", "web", "web-a", &[("", 80, "TCP")], &[("10.42.0.2", true, false, None), ("10.42.1.2", true, false, None)])],
+        );
+        assert_eq!(picks(&table, ServicePortRef::Number(80), 4).len(), 2);
+        table.set_reachable("10.42.0.0/16".parse().unwrap(), "10.42.1.0/24".parse().unwrap());
+        assert_eq!(picks(&table, ServicePortRef::Number(80), 4), [addr("10.42.1.2:80")].into());
     }
 
     #[test]
