@@ -273,3 +273,55 @@ async fn a_preview2_guest_resolves_names_with_the_pod_dns_and_search_path() {
     assert_ne!(node.run(&missing).await.code, 0);
     assert!(crate::fixture::log_text(&log_path(&missing)).contains("name-unresolvable"));
 }
+
+/// Joins nothing: the cost of the pod's own namespace alone (the real network adds its veth).
+#[derive(Debug)]
+struct NoopNetwork;
+
+#[async_trait]
+impl PodNetwork for NoopNetwork {
+    async fn attach(&self, _pod_uid: &str, _netns: &Arc<NetNs>) -> Result<IpAddr, NetError> {
+        Ok(IpAddr::V4(Ipv4Addr::new(10, 42, 0, 9)))
+    }
+
+    async fn detach(&self, _pod_uid: &str) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure_sandbox_to_running_with_and_without_a_namespace() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    let _alone = crate::fixture::cpu_heavy().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = WasmOptions::new(dir.path().join("data"));
+    options.max_pods = 8;
+    options.pool_slots = Some(16);
+    let runtime = WasmRuntime::new(options).expect("runtime");
+    let helper = Node { runtime: WasmRuntime::new(WasmOptions::new(dir.path().join("other"))).expect("runtime"), dir, sandbox: runtime::cri::SandboxId(String::new()) };
+    let config = helper.config("hello", "hello", &[]);
+    let mut figures = Vec::new();
+    for network in [None, Some(Arc::new(NoopNetwork) as Arc<dyn PodNetwork>)] {
+        let mut samples = Vec::new();
+        for i in 0..40 {
+            let started = std::time::Instant::now();
+            let sandbox = runtime
+                .run_sandbox(&SandboxConfig { pod_uid: format!("uid-{i}"), name: format!("p{i}"), network: network.clone(), ..SandboxConfig::default() })
+                .await
+                .expect("sandbox");
+            let id = runtime.create_container(&sandbox, &config).await.expect("create");
+            runtime.start_container(&id).await.expect("start");
+            samples.push(started.elapsed());
+            runtime.wait_container(&id).await.expect("wait");
+            runtime.remove_sandbox(&sandbox).await.expect("remove");
+        }
+        samples.sort();
+        figures.push((network.is_some(), samples[samples.len() / 2], samples[samples.len() * 9 / 10]));
+    }
+    for (with, p50, p90) in &figures {
+        eprintln!("figure: wasm sandbox + container start, {} namespace: p50 {p50:?} p90 {p90:?}", if *with { "with its own" } else { "without a" });
+    }
+    // A namespace costs the kernel well under 10 ms, never tens.
+    assert!(figures[1].1 < Duration::from_millis(20), "{figures:?}");
+}
