@@ -1,7 +1,8 @@
 //! Network probes through the real kubectl: an httpGet readiness probe keeps a
 //! busybox httpd pod at 0/1 READY (with the kubelet's Event) until the probed
 //! file exists; a tcpSocket liveness probe on a closed port restarts its
-//! container while one on the open port leaves its pod alone; a wasm httpd
+//! container while one on the open port (behind an httpGet startup probe)
+//! leaves its pod alone, and a failing startup probe restarts; a wasm httpd
 //! pod (samples/wasm/httpd.wasm) is held unready by its 503 on `/ready`.
 //! The probes dial the pod IP from the node's network namespace.
 //!
@@ -135,7 +136,8 @@ fn http_readiness_holds_a_linux_pod_until_the_path_answers() {
 "#;
     c.apply(&httpd_pod(&c, "web", probes));
     c.wait_field("web", "{.status.phase}", "Running", POD_TIMEOUT);
-    let message = c.wait_event("web", "Readiness probe failed", POD_TIMEOUT);
+    // A first probe may find httpd not listening yet (connection refused); the 404 follows.
+    let message = c.wait_event("web", "statuscode: 404", POD_TIMEOUT);
     assert_eq!(message, "Readiness probe failed: HTTP probe failed with statuscode: 404");
     // Unready, and it stays so while /ready is missing.
     for _ in 0..3 {
@@ -161,16 +163,25 @@ fn tcp_liveness_on_a_closed_port_restarts_the_container() {
       periodSeconds: 1
       failureThreshold: 1
 "#;
-    // Time for httpd to listen: the first probe runs as soon as the container starts.
-    let alive = r#"    livenessProbe:
+    // The startup probe holds liveness back until httpd answers.
+    let alive = r#"    startupProbe:
+      httpGet: { path: /, port: http }
+      periodSeconds: 1
+      failureThreshold: 10
+    livenessProbe:
       tcpSocket: { port: http }
-      initialDelaySeconds: 1
+      periodSeconds: 1
+      failureThreshold: 1
+"#;
+    let never_starts = r#"    startupProbe:
+      tcpSocket: { port: 82 }
       periodSeconds: 1
       failureThreshold: 2
 "#;
     c.apply(&httpd_pod(&c, "closed", dead));
     c.apply(&httpd_pod(&c, "open", alive));
-    c.wait_field("open", "{.status.phase}", "Running", POD_TIMEOUT);
+    c.apply(&httpd_pod(&c, "unstarted", never_starts));
+    c.wait_field("open", READY, "True", POD_TIMEOUT);
     wait_for("a restart of the container whose liveness probe fails", Duration::from_secs(60), || {
         let restarts: u32 = c.field("closed", "{.status.containerStatuses[0].restartCount}").parse().unwrap_or(0);
         (restarts >= 1).then_some(())
@@ -181,7 +192,13 @@ fn tcp_liveness_on_a_closed_port_restarts_the_container() {
     c.wait_event("closed", "failed liveness probe, will be restarted", Duration::from_secs(5));
     let restarts: u32 = c.row("closed").get(3).and_then(|r| r.parse().ok()).unwrap_or(0);
     assert!(restarts >= 1, "kubectl get pod shows RESTARTS: {:?}", c.row("closed"));
-    // The probe on the open port passed all along.
+    // A failing startup probe restarts its container too.
+    let message = c.wait_event("unstarted", "Startup probe failed", POD_TIMEOUT);
+    let unstarted_ip = c.field("unstarted", "{.status.podIP}");
+    assert_eq!(message, format!("Startup probe failed: dial tcp {unstarted_ip}:82: connect: connection refused"));
+    c.wait_event("unstarted", "failed startup probe, will be restarted", Duration::from_secs(10));
+    assert_eq!(c.field("unstarted", "{.status.containerStatuses[0].started}"), "false");
+    // The probes on the open port passed all along.
     assert_eq!(c.field("open", "{.status.containerStatuses[0].restartCount}"), "0");
     assert!(c.events("open").iter().all(|m| !m.contains("probe failed")), "{:?}", c.events("open"));
 }
@@ -220,7 +237,7 @@ fn http_readiness_of_a_wasm_pod() {
     c.apply(&wasm_httpd_pod(&c.node, "wasm-unready", ", { name: READY, value: \"false\" }", probes));
     c.apply(&wasm_httpd_pod(&c.node, "wasm-ready", "", probes));
     c.wait_field("wasm-ready", READY, "True", POD_TIMEOUT);
-    let message = c.wait_event("wasm-unready", "Readiness probe failed", POD_TIMEOUT);
+    let message = c.wait_event("wasm-unready", "statuscode: 503", POD_TIMEOUT);
     assert_eq!(message, "Readiness probe failed: HTTP probe failed with statuscode: 503");
     assert_eq!(c.field("wasm-unready", READY), "False");
     assert_eq!(c.row("wasm-unready").get(1).map(String::as_str), Some("0/1"));

@@ -170,10 +170,21 @@ impl Prober {
     async fn run_forever(&self, kind: ProbeKind, probe: &Probe) {
         let mut thresholds = Thresholds::new(probe);
         tokio::time::sleep(seconds(probe.initial_delay_seconds, 0)).await;
+        // The failure last reported while unready: a different reason (a refused
+        // connection, then a 404) is reported again, so its Event says why now.
+        let mut reported: Option<String> = None;
         loop {
             let (ok, message) = self.check(probe).await;
-            if let Some(verdict) = thresholds.observe(ok) {
-                self.send(kind, verdict, message);
+            match thresholds.observe(ok) {
+                Some(verdict) => {
+                    reported = (!verdict).then(|| message.clone());
+                    self.send(kind, verdict, message);
+                }
+                None if kind == ProbeKind::Readiness && !ok && thresholds.verdict == Some(false) && reported.as_ref() != Some(&message) => {
+                    reported = Some(message.clone());
+                    self.send(kind, false, message);
+                }
+                None => {}
             }
             tokio::time::sleep(seconds(probe.period_seconds, 10)).await;
         }
