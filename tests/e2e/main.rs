@@ -30,6 +30,7 @@ mod samples;
 mod leader_election;
 mod services;
 mod dns;
+mod port_forward;
 mod network_pods;
 mod probes_net;
 mod ingress;

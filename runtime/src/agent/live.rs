@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use crate::cri::{ContainerId, ContainerRuntime};
+use crate::cri::{ContainerId, ContainerRuntime, SandboxId};
 
 /// One container as the server sees it.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +22,8 @@ pub struct LiveContainer {
 pub struct LivePod {
     pub uid: String,
     pub runtime: Option<Arc<dyn ContainerRuntime>>,
+    /// The pod's sandbox once created (port-forward dials into its network namespace).
+    pub sandbox: Option<SandboxId>,
     /// `<data_dir>/pods/<uid>/logs`.
     pub log_dir: PathBuf,
     pub containers: HashMap<String, LiveContainer>,
@@ -60,7 +62,7 @@ mod tests {
     use super::*;
 
     fn pod(uid: &str) -> LivePod {
-        LivePod { uid: uid.into(), runtime: None, log_dir: PathBuf::new(), containers: HashMap::new() }
+        LivePod { uid: uid.into(), runtime: None, sandbox: None, log_dir: PathBuf::new(), containers: HashMap::new() }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod attach;
 pub mod exec;
 pub mod logs;
+pub mod portforward;
 pub mod tls;
 
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub fn app(state: AgentState) -> Router {
         .route("/containerLogs/{namespace}/{pod}/{container}", get(logs::container_logs))
         .route("/exec/{namespace}/{pod}/{container}", get(exec::exec))
         .route("/attach/{namespace}/{pod}/{container}", get(attach::attach))
+        .route("/portforward/{namespace}/{pod}", get(portforward::port_forward).post(portforward::port_forward))
         .route("/healthz", get(|| async { "ok" }))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)

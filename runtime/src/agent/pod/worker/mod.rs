@@ -258,6 +258,7 @@ impl PodWorker {
     fn register_live(&self) {
         let (uid, log_dir) = (self.uid.clone(), self.pod_dir().join("logs"));
         let runtime = self.admitted.as_ref().map(|a| a.runtime.clone());
+        let sandbox = self.sandbox.clone();
         let containers: HashMap<String, LiveContainer> = self
             .slots
             .iter()
@@ -266,12 +267,13 @@ impl PodWorker {
         self.ctx.live.update(
             &self.namespace,
             &self.name,
-            || LivePod { uid: uid.clone(), runtime: None, log_dir: log_dir.clone(), containers: HashMap::new() },
+            || LivePod { uid: uid.clone(), runtime: None, sandbox: None, log_dir: log_dir.clone(), containers: HashMap::new() },
             |live| {
                 if live.uid != uid {
-                    *live = LivePod { uid: uid.clone(), runtime: None, log_dir: log_dir.clone(), containers: HashMap::new() };
+                    *live = LivePod { uid: uid.clone(), runtime: None, sandbox: None, log_dir: log_dir.clone(), containers: HashMap::new() };
                 }
                 live.runtime = runtime;
+                live.sandbox = sandbox;
                 live.containers = containers;
             },
         );
