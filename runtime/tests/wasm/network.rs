@@ -325,3 +325,22 @@ async fn figure_sandbox_to_running_with_and_without_a_namespace() {
     // A namespace costs the kernel well under 10 ms, never tens.
     assert!(figures[1].1 < Duration::from_millis(20), "{figures:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_with_sockets_still_finds_its_mounts_after_them() {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    // Sockets take fds 3 and 4, the mount comes after them; libc's preopen scan must step over
+    // the sockets, and files it opens get descriptors the guest can use.
+    let NetNode { node, .. } = node_with_ports(&[8084, 8085]).await;
+    for expected in ["count 0", "count 1"] {
+        let mut config = node.config("counter", "emptydir", &["/data"]);
+        config.mounts.push(node.volume("data", "/data", false));
+        let exited = node.run(&config).await;
+        let log = crate::fixture::log_text(&log_path(&config));
+        assert_eq!(exited.code, 0, "{exited:?}: {log}");
+        assert!(log.contains(expected), "{log}");
+    }
+}
