@@ -4,7 +4,8 @@
 //! Services (a wasm httpd and a Linux busybox httpd); Exact and Prefix paths;
 //! 404 without a match, then the default backend of a second Ingress; 503 for
 //! a Service without ready endpoints; `kubectl get ingress` shows CLASS and
-//! ADDRESS, `kubectl get ingressclass` the default class.
+//! ADDRESS, `kubectl get ingressclass` the default class; Ingresses of another
+//! class are neither served nor given our address (and lose it when moved away).
 //!
 //! Skips (with a printed reason) when the test registry cannot start and `CI` is unset.
 
@@ -224,4 +225,16 @@ spec:
     // Switched to our class, it is served.
     c.server.kubectl_ok(&["patch", "ingress", "not-ours", "--type=merge", "-p", r#"{"spec":{"ingressClassName":"wasmkube"}}"#]);
     assert_eq!(client.wait("wasm.example", "/", 200), "wasm-web");
+    let address = || c.server.kubectl_ok(&["get", "ingress", "not-ours", "-o", "jsonpath={.status.loadBalancer.ingress[*].ip}"]);
+    wait_for("our address on the ingress", POD_TIMEOUT, || (address() == "127.0.0.1").then_some(()));
+    // And moved away again, it is no longer served and our address goes.
+    c.server.kubectl_ok(&["patch", "ingress", "not-ours", "--type=merge", "-p", r#"{"spec":{"ingressClassName":"nginx"}}"#]);
+    client.wait("wasm.example", "/", 404);
+    wait_for("our address withdrawn", POD_TIMEOUT, || address().is_empty().then_some(()));
+
+    // `kubectl create ingress` (a protobuf body) without a class gets the default one.
+    c.server.kubectl_ok(&["create", "ingress", "simple", "--rule=simple.example/*=wasm-web:web"]);
+    let class = c.server.kubectl_ok(&["get", "ingress", "simple", "-o", "jsonpath={.spec.ingressClassName}"]);
+    assert_eq!(class, "wasmkube");
+    assert_eq!(client.wait("simple.example", "/healthz", 200), "ok");
 }

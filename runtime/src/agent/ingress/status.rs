@@ -1,7 +1,8 @@
 //! `status.loadBalancer.ingress` of our Ingresses: the address of each node
 //! whose agent serves them. Each agent adds its own node address when it is
 //! missing and never removes another's, so several nodes converge on the
-//! union; it is the only writer of that field.
+//! union; it is the only writer of that field. An Ingress moved to another
+//! class loses our address again.
 
 use std::net::IpAddr;
 
@@ -23,9 +24,20 @@ fn addresses(ing: &Ingress) -> Vec<String> {
 
 /// Adds `ip` to the Ingress's load-balancer addresses.
 pub async fn publish(client: &Client, ing: &Ingress, ip: IpAddr) -> Result<(), kube::Error> {
-    let (Some(namespace), Some(name)) = (ing.metadata.namespace.as_deref(), ing.metadata.name.as_deref()) else { return Ok(()) };
     let mut ips = addresses(ing);
     ips.push(ip.to_string());
+    write(client, ing, ips).await
+}
+
+/// Removes `ip` again, from an Ingress that is no longer of our class.
+pub async fn withdraw(client: &Client, ing: &Ingress, ip: IpAddr) -> Result<(), kube::Error> {
+    let ip = ip.to_string();
+    let ips = addresses(ing).into_iter().filter(|a| *a != ip).collect();
+    write(client, ing, ips).await
+}
+
+async fn write(client: &Client, ing: &Ingress, mut ips: Vec<String>) -> Result<(), kube::Error> {
+    let (Some(namespace), Some(name)) = (ing.metadata.namespace.as_deref(), ing.metadata.name.as_deref()) else { return Ok(()) };
     ips.sort();
     ips.dedup();
     let entries: Vec<_> = ips.iter().map(|ip| json!({"ip": ip})).collect();

@@ -1,7 +1,9 @@
 //! Keeps the routing table current: watches Ingresses and IngressClasses,
 //! rebuilds [`Routes`] from the Ingresses of our class after every change,
-//! and publishes this node's address in their status.
+//! and publishes this node's address in their status (and takes it back from
+//! one moved to another class).
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +38,7 @@ pub async fn keep_routes(client: Client, node_ip: IpAddr, routes: watch::Sender<
         .boxed();
     let mut events = futures::stream::select(ingress_events, class_events);
     let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut published = HashSet::new();
     loop {
         let retry = async {
             match retry_at {
@@ -54,7 +57,7 @@ pub async fn keep_routes(client: Client, node_ip: IpAddr, routes: watch::Sender<
             },
             () = retry => retry_at = None,
         }
-        let failed = sync(&client, node_ip, &ingresses, &classes, &routes).await;
+        let failed = sync(&client, node_ip, &ingresses, &classes, &routes, &mut published).await;
         if failed && retry_at.is_none() {
             retry_at = Some(tokio::time::Instant::now() + STATUS_RETRY);
         }
@@ -62,18 +65,48 @@ pub async fn keep_routes(client: Client, node_ip: IpAddr, routes: watch::Sender<
 }
 
 /// Rebuilds the table and publishes our address; true when a status write failed.
-async fn sync(client: &Client, node_ip: IpAddr, ingresses: &Store<Ingress>, classes: &Store<IngressClass>, routes: &watch::Sender<Arc<Routes>>) -> bool {
+/// `published` holds the uids this agent wrote its address to: only from those is it
+/// withdrawn (another controller may well announce the same node address).
+async fn sync(
+    client: &Client,
+    node_ip: IpAddr,
+    ingresses: &Store<Ingress>,
+    classes: &Store<IngressClass>,
+    routes: &watch::Sender<Arc<Routes>>,
+    published: &mut HashSet<String>,
+) -> bool {
     let ours = OurClasses::from(&classes.state());
     let all = ingresses.state();
-    let mine: Vec<&Ingress> = all.iter().map(|i| i.as_ref()).filter(|i| ours.owns(i) && i.metadata.deletion_timestamp.is_none()).collect();
+    let (mine, others): (Vec<&Ingress>, Vec<&Ingress>) =
+        all.iter().map(|i| i.as_ref()).filter(|i| i.metadata.deletion_timestamp.is_none()).partition(|i| ours.owns(i));
     let table = Arc::new(Routes::build(&mine));
     routes.send_replace(table);
     let mut failed = false;
+    for ing in &mine {
+        if let Some(uid) = &ing.metadata.uid {
+            published.insert(uid.clone());
+        }
+    }
     for ing in mine.iter().filter(|i| !status::lists(i, node_ip)) {
         if let Err(err) = status::publish(client, ing, node_ip).await {
             tracing::debug!(ingress = ?ing.metadata.name, error = %err, "publishing the ingress address; retrying");
             failed = true;
         }
     }
+    let moved_away: Vec<&Ingress> =
+        others.into_iter().filter(|i| i.metadata.uid.as_ref().is_some_and(|u| published.contains(u)) && status::lists(i, node_ip)).collect();
+    for ing in moved_away {
+        match status::withdraw(client, ing, node_ip).await {
+            Ok(()) => {
+                published.remove(ing.metadata.uid.as_deref().unwrap_or_default());
+            }
+            Err(err) => {
+                tracing::debug!(ingress = ?ing.metadata.name, error = %err, "withdrawing the ingress address; retrying");
+                failed = true;
+            }
+        }
+    }
+    // Forget deleted Ingresses, and other classes' ones without our address.
+    published.retain(|uid| all.iter().any(|i| i.metadata.uid.as_ref() == Some(uid) && (ours.owns(i) || status::lists(i, node_ip))));
     failed
 }
