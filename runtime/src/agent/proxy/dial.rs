@@ -8,10 +8,11 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::{TcpStream, UdpSocket};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 use super::model::ServiceKey;
 use crate::net::netns::NetNs;
@@ -19,23 +20,59 @@ use crate::net::netns::NetNs;
 /// Connecting to an endpoint that does not answer gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// IPv4 TCP sockets made per trip into the node namespace (see [`SocketPool`]).
+const BATCH: usize = 16;
+
+/// TCP sockets made inside the node namespace ahead of need. Entering a
+/// namespace costs an open of the thread's namespace file and two `setns`,
+/// more than the socket itself: a batch per trip takes that off the path of
+/// each proxied connection.
+#[derive(Debug)]
+struct SocketPool {
+    ns: Arc<NetNs>,
+    spare: Mutex<Vec<Socket>>,
+}
+
+impl SocketPool {
+    fn take(&self) -> io::Result<Socket> {
+        if let Some(socket) = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(socket);
+        }
+        let make = || Socket::new(Domain::IPV4, Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP));
+        let mut batch = self.ns.run(|| (0..BATCH).map(|_| make()).collect::<io::Result<Vec<_>>>())??;
+        let socket = batch.pop().ok_or_else(|| io::Error::other("no socket made"))?;
+        self.spare.lock().unwrap_or_else(|e| e.into_inner()).extend(batch);
+        Ok(socket)
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = self.take()?;
+        socket.set_tcp_nodelay(true)?;
+        let stream: std::net::TcpStream = socket.into();
+        TcpSocket::from_std_stream(stream).connect(addr).await
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Dialer {
     /// The node network namespace; None when the node has no pod network.
     node: Option<Arc<NetNs>>,
+    /// IPv4 TCP sockets of the node namespace.
+    pool: Option<Arc<SocketPool>>,
     /// Tests stand endpoints up on the host's loopback.
     any_loopback: bool,
 }
 
 impl Dialer {
     pub fn new(node: Option<Arc<NetNs>>) -> Self {
-        Dialer { node, any_loopback: false }
+        let pool = node.as_ref().map(|ns| Arc::new(SocketPool { ns: ns.clone(), spare: Mutex::new(Vec::new()) }));
+        Dialer { node, pool, any_loopback: false }
     }
 
     /// A dialer that reaches loopback endpoints of any Service (unit tests run on 127.0.0.1).
     #[cfg(test)]
     pub fn loopback_for_tests() -> Self {
-        Dialer { node: None, any_loopback: true }
+        Dialer { node: None, pool: None, any_loopback: true }
     }
 
     /// The namespace to reach `addr` of `service` from: None for the host.
@@ -54,9 +91,10 @@ impl Dialer {
 
     pub async fn tcp(&self, addr: SocketAddr, service: &ServiceKey) -> io::Result<TcpStream> {
         let connect = async {
-            match self.namespace_for(addr, service)? {
-                Some(ns) => ns.tcp_connect(addr).await,
-                None => {
+            match (self.namespace_for(addr, service)?, &self.pool) {
+                (Some(_), Some(pool)) if addr.is_ipv4() => pool.connect(addr).await,
+                (Some(ns), _) => ns.tcp_connect(addr).await,
+                (None, _) => {
                     let stream = TcpStream::connect(addr).await?;
                     stream.set_nodelay(true)?;
                     Ok(stream)
@@ -77,5 +115,29 @@ impl Dialer {
         };
         socket.connect(addr).await?;
         Ok(socket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pooled_sockets_connect_across_batches() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: entering a namespace needs root");
+            return;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let pool = SocketPool { ns: NetNs::current().expect("netns"), spare: Mutex::new(Vec::new()) };
+        for _ in 0..BATCH + 2 {
+            let stream = pool.connect(addr).await.expect("connect");
+            let (accepted, peer) = listener.accept().await.expect("accept");
+            assert_eq!(stream.local_addr().expect("local"), peer);
+            assert!(stream.nodelay().expect("nodelay"));
+            drop(accepted);
+        }
+        assert_eq!(pool.spare.lock().unwrap().len(), BATCH - 2, "two batches made, 2 + 16 used");
     }
 }
