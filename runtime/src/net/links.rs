@@ -123,6 +123,15 @@ impl Netlink {
         }
     }
 
+    /// `ip link del` by index; `false` when there was no such interface.
+    pub async fn delete_index(&self, index: u32) -> Result<bool, NetError> {
+        match self.handle.link().del(index).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(nix::libc::ENODEV) => Ok(false),
+            Err(e) => Err(failed(format!("deleting interface {index}"))(e)),
+        }
+    }
+
     /// `ip addr add IP/PREFIX dev INDEX`.
     pub async fn add_address(&self, index: u32, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
         self.handle
