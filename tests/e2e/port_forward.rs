@@ -11,7 +11,7 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{stderr, Server, TestRegistry};
+use crate::harness::{stderr, wait_for, Server, TestRegistry};
 use crate::linux_pods::{Cluster, POD_TIMEOUT};
 
 /// A running `kubectl port-forward`, killed when dropped.
@@ -98,24 +98,23 @@ fn big_body() -> Vec<u8> {
     (1..=200_000).map(|i| format!("{i}\n")).collect::<String>().into_bytes()
 }
 
-const HTTPD: &str = "mkdir -p /www && echo hello-from-linux > /www/index.html && seq 1 200000 > /www/big && exec httpd -f -p 80 -h /www";
+/// busybox httpd on port 80: `/` says hello-from-linux, `/big` is `seq 1 200000`, `/zeros` 32 MiB
+/// of zeros (for the rate), and the CGI `/cgi-bin/echo` sends a POST body back.
+const HTTPD: &str = "mkdir -p /www/cgi-bin && echo hello-from-linux > /www/index.html && seq 1 200000 > /www/big \
+    && head -c 33554432 /dev/zero > /www/zeros \
+    && echo '#!/bin/sh' > /www/cgi-bin/echo \
+    && echo 'echo Content-Type: application/octet-stream; echo; exec head -c $CONTENT_LENGTH' >> /www/cgi-bin/echo \
+    && chmod +x /www/cgi-bin/echo && exec httpd -f -p 80 -h /www";
 
 #[test]
 fn linux_pod_serves_through_port_forward_with_a_large_body_intact() {
     let Some(c) = Cluster::start() else { return };
     c.run_sh("web", HTTPD, "");
     c.wait_phase("web", "Running");
+    wait_for_httpd(&c.server, "web");
     let pf = PortForward::start(&c.server, "pod/web", &[80]);
     let port = pf.ports[0];
-    // httpd may need a moment after the container started.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (status, body) = loop {
-        let raw = exchange(port, b"GET / HTTP/1.0\r\n\r\n");
-        if !raw.is_empty() || Instant::now() > deadline {
-            break get(port, "/");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let (status, body) = get(port, "/");
     assert!(status.contains("200"), "{status}");
     assert_eq!(String::from_utf8_lossy(&body), "hello-from-linux\n");
 
@@ -127,6 +126,26 @@ fn linux_pod_serves_through_port_forward_with_a_large_body_intact() {
     assert_eq!(body.len(), want.len(), "the whole body came through");
     assert!(body == want, "the body came through unchanged");
     eprintln!("port-forward: {} bytes in {took:?} = {:.1} MB/s", body.len(), body.len() as f64 / took.as_secs_f64() / 1e6);
+
+    // Upload and download: 1 MiB posted to the echo CGI comes back unchanged.
+    let upload: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut request = format!("POST /cgi-bin/echo HTTP/1.0\r\nContent-Length: {}\r\n\r\n", upload.len()).into_bytes();
+    request.extend_from_slice(&upload);
+    let raw = exchange(port, &request);
+    // httpd's status line, then the CGI's own header lines, which end in a bare "\n\n".
+    let head_end = raw.windows(2).position(|w| w == b"\n\n").map(|i| i + 2).expect("a CGI head");
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    let echoed = &raw[head_end..];
+    assert_eq!(echoed.len(), upload.len(), "the whole upload came back");
+    assert!(echoed == upload.as_slice(), "the upload came back unchanged");
+
+    // The rate, on a body large enough to measure.
+    let started = Instant::now();
+    let (_, zeros) = get(port, "/zeros");
+    let took = started.elapsed();
+    assert_eq!(zeros.len(), 32 << 20);
+    eprintln!("port-forward: 32 MiB in {took:?} = {:.1} MB/s", zeros.len() as f64 / took.as_secs_f64() / 1e6);
 
     // Several connections at once share the one SPDY session.
     let fetches: Vec<_> = (0..4).map(|_| std::thread::spawn(move || get(port, "/big").1.len())).collect();
@@ -143,9 +162,11 @@ fn a_port_with_nothing_listening_reports_the_dial_error_to_kubectl() {
     let Some(c) = Cluster::start() else { return };
     c.run_sh("web", HTTPD, "");
     c.wait_phase("web", "Running");
+    wait_for_httpd(&c.server, "web");
     let mut pf = PortForward::start(&c.server, "pod/web", &[80, 81]);
     let (good, bad) = (pf.ports[0], pf.ports[1]);
-    wait_until_serving(good);
+    let (status, _) = get(good, "/");
+    assert!(status.contains("200"), "{status}");
     // Port 81: the local connection is accepted, then closed without a byte.
     let raw = exchange(bad, b"GET / HTTP/1.0\r\n\r\n");
     assert!(raw.is_empty(), "nothing comes back from a closed port: {:?}", String::from_utf8_lossy(&raw));
@@ -162,13 +183,12 @@ fn a_port_with_nothing_listening_reports_the_dial_error_to_kubectl() {
     assert_eq!(String::from_utf8_lossy(&body), "hello-from-linux\n");
 }
 
-/// Waits (up to 10 s) for httpd behind the forward to answer.
-fn wait_until_serving(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while exchange(port, b"GET / HTTP/1.0\r\n\r\n").is_empty() {
-        assert!(Instant::now() < deadline, "nothing answered on the forwarded port");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Waits (up to 30 s) until busybox httpd answers inside `pod`. Before a forward starts: kubectl
+/// 1.32 gives up the whole forward at the first connection the pod refuses.
+fn wait_for_httpd(server: &Server, pod: &str) {
+    wait_for(&format!("httpd in {pod}"), POD_TIMEOUT, || {
+        server.kubectl(&["exec", pod, "--", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]).status.success().then_some(())
+    });
 }
 
 /// Collects kubectl's stderr until a line contains `needle` (10 s at most).
@@ -217,9 +237,9 @@ spec:
     );
     c.server.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
     c.wait_phase("backend", "Running");
+    wait_for_httpd(&c.server, "backend");
     // kubectl maps the service port 8080 to the pod's port named http (80).
     let pf = PortForward::start(&c.server, "svc/front", &[8080]);
-    wait_until_serving(pf.ports[0]);
     let (status, body) = get(pf.ports[0], "/");
     assert!(status.contains("200"), "{status}");
     assert_eq!(String::from_utf8_lossy(&body), "hello-from-linux\n");
@@ -257,8 +277,8 @@ spec:
     );
     s.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
     s.wait_pod_field("wasm-web", "{.status.phase}", "Running", POD_TIMEOUT);
+    // The node opens the guest's listening socket before the guest starts: no refused dial.
     let pf = PortForward::start(&s, "pod/wasm-web", &[8080]);
-    wait_until_serving(pf.ports[0]);
     let (status, body) = get(pf.ports[0], "/healthz");
     assert!(status.contains("200"), "{status}");
     assert_eq!(String::from_utf8_lossy(&body), "ok\n");
@@ -280,6 +300,7 @@ fn the_direct_spdy_upgrade_forwards_too() {
     let Some(c) = Cluster::start() else { return };
     c.run_sh("web", HTTPD, "");
     c.wait_phase("web", "Running");
+    wait_for_httpd(&c.server, "web");
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async {
         let ca = std::fs::read(c.server.data_dir().join("pki/ca.crt")).expect("ca.crt");
