@@ -14,7 +14,7 @@ use serde_json::json;
 /// Whether `ing` already lists `ip`.
 pub fn lists(ing: &Ingress, ip: IpAddr) -> bool {
     let ip = ip.to_string();
-    addresses(ing).iter().any(|a| *a == ip)
+    addresses(ing).contains(&ip)
 }
 
 fn addresses(ing: &Ingress) -> Vec<String> {
