@@ -164,6 +164,7 @@ impl Container {
             log: writer.clone(),
             limits,
             meters: self.meters.clone(),
+            pod: pod.clone(),
         });
         Ok(Either::Right(server.run(listeners, self.stopping())))
     }

@@ -95,6 +95,8 @@ async fn a_preview1_server_answers_on_its_declared_ports_inside_the_pod_namespac
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
+    // Servers under load: not beside the tests that measure CPU rates.
+    let _alone = crate::fixture::cpu_heavy().await;
     let NetNode { node, network, netns } = node_with_ports(&[8080, 9090]).await;
     let mut config = node.config("httpd", "httpd", &[]);
     config.env.push(("HOSTNAME".into(), "web-1".into()));
@@ -143,6 +145,8 @@ async fn a_wasi_http_component_is_served_an_instance_per_request_and_drains_on_s
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
+    // Servers under load: not beside the tests that measure CPU rates.
+    let _alone = crate::fixture::cpu_heavy().await;
     let NetNode { node, netns, .. } = node_with_ports(&[8081]).await;
     let config = node.config("hello", "http-hello", &[]);
     let id = node.start(&config).await;
@@ -174,6 +178,8 @@ async fn a_failing_request_answers_500_and_the_server_goes_on() {
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
+    // Servers under load: not beside the tests that measure CPU rates.
+    let _alone = crate::fixture::cpu_heavy().await;
     let NetNode { node, netns, .. } = node_with_ports(&[8082]).await;
     let mut config = node.config("tiny", "http-hello", &[]);
     // Less memory than the component's minimum: every instantiation fails.
@@ -199,6 +205,8 @@ async fn a_preview2_guest_listens_and_connects_inside_the_pod_and_egress_is_clos
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
+    // Servers under load: not beside the tests that measure CPU rates.
+    let _alone = crate::fixture::cpu_heavy().await;
     let NetNode { node, netns, .. } = node_with_ports(&[]).await;
     let mut server = node.config("serve", "netcat-p2", &["serve", "8083"]);
     server.env.push(("HOSTNAME".into(), "nc-server".into()));
@@ -256,6 +264,8 @@ async fn a_preview2_guest_resolves_names_with_the_pod_dns_and_search_path() {
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
+    // Servers under load: not beside the tests that measure CPU rates.
+    let _alone = crate::fixture::cpu_heavy().await;
     let dns = DnsSettings {
         nameservers: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
         searches: vec!["default.svc.cluster.local".into(), "svc.cluster.local".into(), "cluster.local".into()],
@@ -293,6 +303,7 @@ async fn figure_sandbox_to_running_with_and_without_a_namespace() {
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
+    // Servers under load: not beside the tests that measure CPU rates.
     let _alone = crate::fixture::cpu_heavy().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = WasmOptions::new(dir.path().join("data"));
@@ -332,6 +343,8 @@ async fn a_module_with_sockets_still_finds_its_mounts_after_them() {
         eprintln!("skipped: needs root for network namespaces");
         return;
     }
+    // Servers under load: not beside the tests that measure CPU rates.
+    let _alone = crate::fixture::cpu_heavy().await;
     // Sockets take fds 3 and 4, the mount comes after them; libc's preopen scan must step over
     // the sockets, and files it opens get descriptors the guest can use.
     let NetNode { node, .. } = node_with_ports(&[8084, 8085]).await;
@@ -343,4 +356,54 @@ async fn a_module_with_sockets_still_finds_its_mounts_after_them() {
         assert_eq!(exited.code, 0, "{exited:?}: {log}");
         assert!(log.contains(expected), "{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outgoing_wasi_http_requests_leave_from_the_pod_and_stay_in_the_cluster() {
+    use http_body_util::BodyExt;
+    use runtime::wasm::http::outgoing::send_from_pod;
+    use runtime::wasm::net::policy::default_cluster_networks;
+    use runtime::wasm::net::PodNet;
+    use wasmtime_wasi_http::Error;
+
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return;
+    }
+    // Servers under load: not beside the tests that measure CPU rates.
+    let _alone = crate::fixture::cpu_heavy().await;
+    let dns = DnsSettings {
+        nameservers: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        searches: vec!["default.svc.cluster.local".into()],
+        options: vec!["ndots:5".into()],
+    };
+    let NetNode { node, netns, .. } = node_with(&[8086], dns.clone()).await;
+    serve_one_name(&netns, "hello.default.svc.cluster.local.", Ipv4Addr::LOCALHOST).await;
+    let config = node.config("hello", "http-hello", &[]);
+    node.start(&config).await;
+    let pod = Arc::new(PodNet::new(netns.clone(), IpAddr::V4(Ipv4Addr::LOCALHOST), dns, &[], default_cluster_networks().into()));
+    let request = |uri: &str| {
+        http::Request::get(uri)
+            .header("host", "hello")
+            .body(http_body_util::Empty::<bytes::Bytes>::new().map_err(|never| match never {}).boxed_unsync())
+            .expect("request")
+    };
+    let mut body = String::new();
+    for _ in 0..50 {
+        match send_from_pod(pod.clone(), request("http://hello:8086/named?x=1"), None).await {
+            Ok((response, _)) => {
+                assert_eq!(response.status(), 200);
+                body = String::from_utf8_lossy(&response.into_body().collect().await.expect("body").to_bytes()).into_owned();
+                break;
+            }
+            Err(Error::ConnectionRefused) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(body, "hello from wasi:http /named?x=1\n", "a name of the pod's DNS, a connection from the pod's namespace");
+    let by_ip = send_from_pod(pod.clone(), request("http://127.0.0.1:8086/ip"), None).await.expect("by IP");
+    assert_eq!(by_ip.0.status(), 200);
+    assert!(matches!(send_from_pod(pod.clone(), request("http://1.1.1.1/"), None).await, Err(Error::DestinationIpProhibited)));
+    assert!(matches!(send_from_pod(pod.clone(), request("https://10.43.0.1/"), None).await, Err(Error::HttpRequestDenied)));
+    assert!(matches!(send_from_pod(pod, request("http://nowhere/"), None).await, Err(Error::DnsError { .. })));
 }

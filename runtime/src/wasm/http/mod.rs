@@ -4,11 +4,14 @@
 //! from one pre-instantiated [`ProxyPre`] ([`serve`]). Each request's Store has the container's
 //! memory limit, fuel budget and epoch deadline, and writes stdout/stderr into its log.
 //!
-//! Outgoing requests (`wasi:http/outgoing-handler`) are refused with `HTTP-request-denied`:
-//! wasmtime-wasi-http would open their connections on a background task in the agent's own
-//! namespace, past the pod network and its egress policy.
+//! Outgoing requests (`wasi:http/outgoing-handler`) leave from the pod ([`outgoing`]): pod DNS,
+//! the egress policy, a connection made in the pod's namespace. wasmtime-wasi-http's default
+//! would connect from the agent's own namespace, past the pod network and its policy.
 
+pub mod outgoing;
 pub mod serve;
+
+use std::sync::Arc;
 
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::Engine;
@@ -17,6 +20,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::guest::Guest;
+use super::net::PodNet;
 
 /// The Store state of one request's instance.
 pub type HttpGuest = Guest<HttpWasi>;
@@ -29,12 +33,13 @@ pub struct HttpWasi {
     ctx: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    hooks: NoOutgoing,
+    hooks: FromPod,
 }
 
 impl HttpWasi {
-    pub fn new(ctx: WasiCtx) -> Self {
-        HttpWasi { ctx, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: NoOutgoing }
+    /// `pod`: where outgoing requests leave from; `None` refuses them.
+    pub fn new(ctx: WasiCtx, pod: Option<Arc<PodNet>>) -> Self {
+        HttpWasi { ctx, http: WasiHttpCtx::new(), table: ResourceTable::new(), hooks: FromPod { pod } }
     }
 }
 
@@ -51,22 +56,22 @@ impl WasiHttpView for HttpGuest {
     }
 }
 
-/// Refuses outgoing requests (see the module doc).
-pub struct NoOutgoing;
+/// Sends outgoing requests from the pod (see the module doc).
+pub struct FromPod {
+    pod: Option<Arc<PodNet>>,
+}
 
-type Sent = Box<
-    dyn std::future::Future<Output = Result<(http::Response<WasiBody>, Box<dyn std::future::Future<Output = Result<(), Error>> + Send>), Error>>
-        + Send,
->;
-
-impl WasiHttpHooks for NoOutgoing {
+impl WasiHttpHooks for FromPod {
     fn send_request(
         &mut self,
-        _request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
         _fut: Box<dyn std::future::Future<Output = Result<(), Error>> + Send>,
-    ) -> Sent {
-        Box::new(std::future::ready(Err(Error::HttpRequestDenied)))
+    ) -> Box<dyn std::future::Future<Output = Result<outgoing::Sent, Error>> + Send> {
+        match self.pod.clone() {
+            Some(pod) => Box::new(outgoing::send_from_pod(pod, request, options)),
+            None => Box::new(std::future::ready(Err(Error::HttpRequestDenied))),
+        }
     }
 }
 

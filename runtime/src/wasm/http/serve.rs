@@ -28,6 +28,7 @@ use crate::logs::{LogStream, LogWriter};
 use crate::wasm::cpu::Metered;
 use crate::wasm::exit::describe;
 use crate::wasm::guest::configure_wasi;
+use crate::wasm::net::PodNet;
 use crate::wasm::run::{metered_store, Meters};
 use crate::wasm::stdio::LogOutput;
 
@@ -41,6 +42,8 @@ pub struct Server {
     pub log: LogWriter,
     pub limits: Limits,
     pub meters: Arc<Meters>,
+    /// Where outgoing requests leave from.
+    pub pod: Arc<PodNet>,
 }
 
 impl Server {
@@ -111,7 +114,7 @@ impl Server {
             .stderr(LogOutput::new(self.log.clone(), LogStream::Stderr, output.clone()));
         configure_wasi(&mut builder, &self.argv, &self.env, self.working_dir.as_deref(), &self.mounts)
             .map_err(|e| wasmtime::format_err!("{e}"))?;
-        let mut store = metered_store(self.pre.engine(), HttpWasi::new(builder.build()), self.limits, &self.meters)?;
+        let mut store = metered_store(self.pre.engine(), HttpWasi::new(builder.build(), Some(self.pod.clone())), self.limits, &self.meters)?;
         let (tx, rx) = oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(tx)?;
