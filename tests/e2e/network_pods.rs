@@ -192,3 +192,35 @@ fn cleanup_removes_the_namespace_of_a_killed_server() {
     assert!(said.contains(&format!("removed network namespace {name}")), "cleanup says what it removed: {said}");
     assert!(netns_of(pid).is_empty(), "{}", ip(&["netns", "list"]).1);
 }
+
+/// Pids of processes whose command line contains `needle` (not this test's own).
+fn pgrep(needle: &str) -> Vec<String> {
+    let out = Command::new("pgrep").args(["-f", needle]).output().expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn cleanup_with_the_data_dir_also_clears_a_killed_servers_linux_pods() {
+    let Some(registry) = TestRegistry::get() else { return };
+    let mut s = Server::start_with_registry(registry);
+    let (pid, node) = (s.pid(), s.node_name());
+    let marker = "sleep 4245";
+    let pod = linux_pod(&node, &registry.image("busybox:1.0"), "orphan", marker, "");
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &pod);
+    s.wait_pod_field("orphan", "{.status.phase}", "Running", POD_TIMEOUT);
+    let container = pgrep(marker);
+    assert_eq!(container.len(), 1, "{container:?}");
+    let data_dir = s.data_dir();
+    s.kill9();
+    assert_eq!(pgrep(marker), container, "the container outlives a SIGKILLed server");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmkube")).arg("cleanup").arg("--data-dir").arg(&data_dir).output().expect("run wasmkube cleanup");
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "wasmkube cleanup: {said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains(&format!("removed network namespace wasmkube-{pid}-{node}")), "{said}");
+    assert!(said.contains("removed 1 Linux pod sandboxes"), "{said}");
+    assert!(netns_of(pid).is_empty(), "{}", ip(&["netns", "list"]).1);
+    wait_for("the orphaned container to be killed", Duration::from_secs(10), || {
+        let running = |p: &String| std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| !st.contains(") Z "));
+        (!container.iter().any(running)).then_some(())
+    });
+}
