@@ -4,7 +4,8 @@
 //! sessionAffinity ClientIP keeps a client on one backend; NodePort and
 //! LoadBalancer (EXTERNAL-IP from the ServiceLB controller) answer on the
 //! host at 127.0.0.1, and a LoadBalancer port already taken on the host is
-//! an Event on the Service, not a crash.
+//! an Event on the Service, not a crash; a UDP Service port carries DNS
+//! queries through the proxy's per-client flows.
 //!
 //! Skips (with a printed reason) when the test registry cannot start and `CI` is unset.
 
@@ -234,4 +235,37 @@ spec:
     c.server.kubectl_ok(&["delete", "service", "front-np", "front-lb"]);
     wait_for("the host ports to close", FOLLOW_TIMEOUT, || (host_get(&np).is_none() && host_get(&lb).is_none()).then_some(()));
     drop(squatter);
+}
+
+#[test]
+fn udp_service_ports_are_proxied() {
+    let Some(c) = Cluster::start() else { return };
+    // A Service without a selector whose one endpoint is the cluster DNS: a DNS query sent
+    // to its ClusterIP over UDP reaches the DNS only through the proxy's UDP flow.
+    c.server.kubectl_stdin_ok(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Service
+metadata: { name: dns-alias }
+spec:
+  ports: [{ name: dns, port: 53, protocol: UDP }]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: dns-alias-1, labels: { kubernetes.io/service-name: dns-alias } }
+addressType: IPv4
+ports: [{ name: dns, port: 53, protocol: UDP }]
+endpoints: [{ addresses: ["10.43.0.10"] }]
+"#,
+    );
+    client_pod(&c, "client");
+    let alias = service_field(&c, "dns-alias", "{.spec.clusterIP}");
+    assert_ne!(alias, "10.43.0.10");
+    let out = wait_for("an answer through the UDP service", FOLLOW_TIMEOUT, || {
+        let out = c.server.kubectl(&["exec", "client", "--", "nslookup", "kubernetes.default.svc.cluster.local", &alias]);
+        let text = stdout(&out);
+        text.contains("Address: 10.43.0.1\n").then_some(text)
+    });
+    assert!(out.contains(&format!("Server:\t\t{alias}")), "{out}");
 }
