@@ -143,9 +143,9 @@ impl Proxy {
     }
 }
 
-/// A host listener. Unlike the node namespace's, it does not set
-/// SO_REUSEADDR's sharing semantics beyond the usual TIME_WAIT reuse, so a
-/// port another program holds fails to bind instead of being shared.
+/// A listener on the host. SO_REUSEADDR lets it bind over connections of an
+/// earlier listener still in TIME_WAIT; a port another program listens on
+/// still fails to bind (Linux shares listening ports only with SO_REUSEPORT).
 fn host_tcp_listener(addr: std::net::SocketAddr) -> io::Result<tokio::net::TcpListener> {
     let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
     socket.set_reuse_address(true)?;
