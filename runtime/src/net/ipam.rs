@@ -3,6 +3,7 @@
 //! agent is the only writer and its pods die with it, so nothing is persisted:
 //! a restarted agent makes a new node namespace and starts from empty.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -46,8 +47,8 @@ impl Ipam {
         for step in 0..span {
             let candidate = first + (self.cursor - first + step) % span;
             let ip = Ipv4Addr::from(candidate);
-            if !self.taken.contains_key(&ip) {
-                self.taken.insert(ip, pod_uid.to_string());
+            if let Entry::Vacant(free) = self.taken.entry(ip) {
+                free.insert(pod_uid.to_string());
                 self.by_pod.insert(pod_uid.to_string(), ip);
                 self.cursor = if candidate == last { first } else { candidate + 1 };
                 return Ok(ip);

@@ -17,7 +17,7 @@ impl Cidr {
         (len <= 32).then(|| Cidr { base: u32::from(addr) & mask(len), len })
     }
 
-    pub fn len(self) -> u8 {
+    pub fn prefix_len(self) -> u8 {
         self.len
     }
 
