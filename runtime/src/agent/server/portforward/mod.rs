@@ -45,11 +45,11 @@ pub async fn port_forward(
         if !offers(request.headers(), header::SEC_WEBSOCKET_PROTOCOL, WEBSOCKET_PROTOCOL) {
             return Err(ServerError::BadRequest(format!("port-forward over WebSocket needs the subprotocol {WEBSOCKET_PROTOCOL}")));
         }
+        let target = target(&state, &namespace, &pod).await?;
         let (mut parts, _) = request.into_parts();
         let ws = WebSocketUpgrade::from_request_parts(&mut parts, &state)
             .await
             .map_err(|e| ServerError::BadRequest(format!("websocket upgrade: {}", e.body_text())))?;
-        let target = target(&state, &namespace, &pod).await?;
         return Ok(ws.protocols([WEBSOCKET_PROTOCOL]).on_upgrade(move |socket| serve_websocket(socket, target)));
     }
     if upgrade.eq_ignore_ascii_case(SPDY_UPGRADE) {
@@ -146,7 +146,52 @@ where
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Request as HttpRequest;
+    use tower::ServiceExt;
+
     use super::*;
+    use crate::agent::live::LivePods;
+    use crate::agent::server::app;
+    use crate::logs::LogHub;
+
+    async fn call(method: &str, headers: &[(&str, &str)]) -> (StatusCode, String) {
+        let state = AgentState { token: "secret".into(), live: LivePods::default(), log_hub: LogHub::new() };
+        let mut request = HttpRequest::builder().method(method).uri("/portforward/default/web").header("Authorization", "Bearer secret");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = app(state).oneshot(request.body(Body::empty()).expect("request")).await.expect("response");
+        let code = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+        (code, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn asks_for_an_upgrade_and_a_pod_on_this_node() {
+        let (code, body) = call("GET", &[]).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(body.contains("needs an upgrade"), "{body}");
+        let websocket = [
+            ("Connection", "Upgrade"),
+            ("Upgrade", "websocket"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        let (code, body) = call("GET", &websocket).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "no port-forward subprotocol offered");
+        assert!(body.contains(WEBSOCKET_PROTOCOL), "{body}");
+        let mut offered = websocket.to_vec();
+        offered.push(("Sec-WebSocket-Protocol", WEBSOCKET_PROTOCOL));
+        let (code, body) = call("GET", &offered).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        assert_eq!(body, "pod default/web is not on this node");
+        let spdy = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", STREAM_PROTOCOL)];
+        let (code, _) = call("POST", &spdy).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        let (code, body) = call("POST", &spdy[..2]).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(body.contains("X-Stream-Protocol-Version"), "{body}");
+    }
 
     #[test]
     fn finds_offered_protocols() {
