@@ -204,13 +204,23 @@ async fn wait_for_node_netns(dir: &Path, pid: u32) -> anyhow::Result<String> {
     loop {
         let names = std::fs::read_dir(dir).map(|entries| entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect::<Vec<_>>());
         if let Some(name) = names.as_deref().ok().and_then(|names| node_netns_of(names, pid)) {
-            return Ok(name.to_string());
+            // The server creates the file, then bind-mounts the namespace on it: until
+            // then the name is an empty file on /run/netns's own device.
+            if is_mounted(&dir.join(name), dir) {
+                return Ok(name.to_string());
+            }
         }
         if Instant::now() > deadline {
             bail!("no network namespace wasmkube-{pid}-<node> in {} within 60 s (is pod networking built in?)", dir.display());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Whether `file` has something mounted on it (it sits on another device than `dir`).
+fn is_mounted(file: &Path, dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    matches!((std::fs::metadata(file), std::fs::metadata(dir)), (Ok(f), Ok(d)) if f.dev() != d.dev())
 }
 
 /// The first `wasmkube-<pid>-<node>` of `names`.
