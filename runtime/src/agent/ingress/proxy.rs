@@ -4,15 +4,15 @@
 //! node network namespace) on a new upstream connection, and the response
 //! streams back. 404 when no rule matches, 503 when the backend has no ready
 //! endpoint, 502 when the endpoint cannot be reached, 504 when it does not
-//! start answering within a minute. Upgrades (WebSocket)
-//! are not relayed yet.
+//! start answering within a minute. Upgrades (WebSocket) that the backend
+//! accepts become a byte pipe between the two connections.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST, UPGRADE};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -73,6 +73,7 @@ impl IngressProxy {
                             let served = hyper::server::conn::http1::Builder::new()
                                 .keep_alive(true)
                                 .serve_connection(TokioIo::new(stream), service)
+                                .with_upgrades()
                                 .await;
                             if let Err(err) = served {
                                 tracing::debug!(client = %peer, error = %err, "ingress connection ended");
@@ -121,21 +122,43 @@ impl IngressProxy {
         })
     }
 
-    /// One request to `endpoint` on a new connection.
-    async fn forward(&self, client: IpAddr, host: &str, endpoint: SocketAddr, key: &ServiceKey, req: Request<Incoming>) -> Result<Response<Body>, String> {
+    /// One request to `endpoint` on a new connection. An upgrade (WebSocket) that the
+    /// backend accepts with 101 turns both connections into one byte pipe.
+    async fn forward(&self, client: IpAddr, host: &str, endpoint: SocketAddr, key: &ServiceKey, mut req: Request<Incoming>) -> Result<Response<Body>, String> {
+        let upgrade = requested_upgrade(req.headers());
+        let client_side = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let stream = self.dialer.tcp(endpoint, key).await.map_err(|e| e.to_string())?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-        // Runs until the response body is read (or the client goes away).
+        // Runs until the response body is read (or the client goes away), or the upgraded pipe ends.
         tokio::spawn(async move {
-            let _ = connection.await;
+            let _ = connection.with_upgrades().await;
         });
-        let upstream = self.upstream_request(client, host, req)?;
-        let response = match tokio::time::timeout(UPSTREAM_TIMEOUT, sender.send_request(upstream)).await {
+        let mut upstream = self.upstream_request(client, host, req)?;
+        if let Some(protocol) = &upgrade {
+            upstream.headers_mut().insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            upstream.headers_mut().insert(UPGRADE, protocol.clone());
+        }
+        let mut response = match tokio::time::timeout(UPSTREAM_TIMEOUT, sender.send_request(upstream)).await {
             Ok(response) => response.map_err(|e| e.to_string())?,
             Err(_) => return Ok(text(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout\n".into())),
         };
+        let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let upgraded_protocol = response.headers().get(UPGRADE).cloned();
+        if let (true, Some(client_side)) = (switched, client_side) {
+            let server_side = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                let (Ok(client_io), Ok(server_io)) = (client_side.await, server_side.await) else { return };
+                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client_io), &mut TokioIo::new(server_io)).await;
+            });
+        }
         let (mut parts, body) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        if switched {
+            parts.headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Some(protocol) = upgraded_protocol {
+                parts.headers.insert(UPGRADE, protocol);
+            }
+        }
         Ok(Response::from_parts(parts, body.boxed()))
     }
 
@@ -163,6 +186,12 @@ impl IngressProxy {
         }
         Ok(Request::from_parts(parts, body))
     }
+}
+
+/// The protocol a request asks to switch to (`Connection: upgrade` + `Upgrade`).
+fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers.get_all(CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(UPGRADE).cloned()).flatten()
 }
 
 /// The request's host without port, lowercase: the Host header, or the authority of
@@ -292,6 +321,58 @@ mod tests {
         assert_eq!(get("down.example", "/").await.0, 503);
         assert_eq!(get("refused.example", "/").await.0, 502);
         assert_eq!(get("foo.example", "/again").await.0, 200, "the client connection is still open");
+    }
+
+    /// An upstream that switches to an echo protocol on `Upgrade: echo`.
+    async fn upgrading_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let head = read_head(&mut stream).await.to_lowercase();
+                    if !head.contains("upgrade: echo\r\n") || !head.contains("connection: upgrade\r\n") {
+                        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+                        return;
+                    }
+                    let _ = stream.write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n").await;
+                    let (mut r, mut w) = stream.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte).await {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&head).to_string()
+    }
+
+    #[tokio::test]
+    async fn upgrades_become_a_pipe() {
+        let backends = Fake(HashMap::from([("echo", upgrading_server().await)]));
+        let (_tx, rx) = watch::channel(Arc::new(routes()));
+        let proxy = IngressProxy::new(rx, Arc::new(backends), Dialer::loopback_for_tests(), 80);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(proxy.serve(listener));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET /socket HTTP/1.1\r\nHost: foo.example\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").await.unwrap();
+        let head = read_head(&mut stream).await.to_lowercase();
+        assert!(head.starts_with("http/1.1 101 "), "{head}");
+        assert!(head.contains("upgrade: echo\r\n"), "{head}");
+        stream.write_all(b"ping").await.unwrap();
+        let mut echoed = [0u8; 4];
+        tokio::time::timeout(std::time::Duration::from_secs(2), stream.read_exact(&mut echoed)).await.unwrap().unwrap();
+        assert_eq!(&echoed, b"ping");
     }
 
     #[test]
