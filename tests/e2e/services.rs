@@ -5,7 +5,8 @@
 //! LoadBalancer (EXTERNAL-IP from the ServiceLB controller) answer on the
 //! host at 127.0.0.1, and a LoadBalancer port already taken on the host is
 //! an Event on the Service, not a crash; a UDP Service port carries DNS
-//! queries through the proxy's per-client flows.
+//! queries through the proxy's per-client flows, with its endpoint given as
+//! an EndpointSlice or as a hand-written Endpoints object.
 //!
 //! Skips (with a printed reason) when the test registry cannot start and `CI` is unset.
 
@@ -268,4 +269,26 @@ endpoints: [{ addresses: ["10.43.0.10"] }]
         text.contains("Address: 10.43.0.1\n").then_some(text)
     });
     assert!(out.contains(&format!("Server:\t\t{alias}")), "{out}");
+
+    // The same with the endpoint written as a (legacy) Endpoints object and no slice.
+    c.server.kubectl_stdin_ok(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Service
+metadata: { name: dns-legacy }
+spec:
+  ports: [{ name: dns, port: 53, protocol: UDP }]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: { name: dns-legacy }
+subsets: [{ addresses: [{ ip: "10.43.0.10" }], ports: [{ name: dns, port: 53, protocol: UDP }] }]
+"#,
+    );
+    let legacy = service_field(&c, "dns-legacy", "{.spec.clusterIP}");
+    wait_for("an answer through the Endpoints-only service", FOLLOW_TIMEOUT, || {
+        let out = c.server.kubectl(&["exec", "client", "--", "nslookup", "kubernetes.default.svc.cluster.local", &legacy]);
+        stdout(&out).contains("Address: 10.43.0.1\n").then_some(())
+    });
 }

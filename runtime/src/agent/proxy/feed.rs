@@ -1,22 +1,47 @@
-//! Keeps a [`ServiceTable`] current: one watch of every Service and one of
-//! every EndpointSlice, each buffered through a (re)list and applied as a
-//! whole at its end, so the table never shows half a list.
+//! Keeps a [`ServiceTable`] current: one watch of every Service, one of
+//! every EndpointSlice and one of every Endpoints (for hand-written
+//! endpoints of Services without slices), each buffered through a (re)list
+//! and applied as a whole at its end, so the table never shows half a list.
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client};
 
-use super::model::{ServiceInfo, ServiceKey, SliceInfo};
+use super::model::{slices_from_endpoints, ServiceInfo, ServiceKey, SliceInfo};
 use super::table::ServiceTable;
 
 /// Runs both watches until dropped.
 pub async fn feed(client: Client, table: ServiceTable) {
     let services = watcher(Api::<Service>::all(client.clone()), watcher::Config::default()).default_backoff();
-    let slices = watcher(Api::<EndpointSlice>::all(client), watcher::Config::default()).default_backoff();
-    tokio::join!(feed_services(services, table.clone()), feed_slices(slices, table));
+    let slices = watcher(Api::<EndpointSlice>::all(client.clone()), watcher::Config::default()).default_backoff();
+    let endpoints = watcher(Api::<Endpoints>::all(client), watcher::Config::default()).default_backoff();
+    tokio::join!(feed_services(services, table.clone()), feed_slices(slices, table.clone()), feed_endpoints(endpoints, table));
+}
+
+async fn feed_endpoints(stream: impl Stream<Item = Result<Event<Endpoints>, watcher::Error>>, table: ServiceTable) {
+    let mut stream = std::pin::pin!(stream);
+    let mut listing = Vec::new();
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => listing.clear(),
+            Ok(Event::InitApply(ep)) => listing.extend(slices_from_endpoints(&ep)),
+            Ok(Event::InitDone) => table.replace_endpoints(std::mem::take(&mut listing)),
+            Ok(Event::Apply(ep)) => {
+                if let Some((key, slices)) = slices_from_endpoints(&ep) {
+                    table.apply_endpoints(key, Some(slices));
+                }
+            }
+            Ok(Event::Delete(ep)) => {
+                if let (Some(ns), Some(name)) = (ep.metadata.namespace.as_deref(), ep.metadata.name.as_deref()) {
+                    table.apply_endpoints(ServiceKey::new(ns, name), None);
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "endpoints watch interrupted"),
+        }
+    }
 }
 
 async fn feed_services(stream: impl Stream<Item = Result<Event<Service>, watcher::Error>>, table: ServiceTable) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 /// The label that ties an EndpointSlice to its Service.
@@ -214,6 +214,39 @@ impl SliceInfo {
             .collect();
         Some(SliceInfo { service, ports, endpoints })
     }
+}
+
+/// The subsets of a (legacy) Endpoints object as slices, for Services whose
+/// endpoints are written by hand as Endpoints with no EndpointSlice beside
+/// them (nothing mirrors one into the other here). None without a namespace.
+pub fn slices_from_endpoints(endpoints: &Endpoints) -> Option<(ServiceKey, Vec<SliceInfo>)> {
+    let service = ServiceKey::new(endpoints.metadata.namespace.as_deref()?, endpoints.metadata.name.as_deref()?);
+    let slices = endpoints
+        .subsets
+        .iter()
+        .flatten()
+        .map(|subset| {
+            let ports = subset
+                .ports
+                .iter()
+                .flatten()
+                .filter_map(|p| {
+                    Some(SlicePort { name: p.name.clone().unwrap_or_default(), protocol: Protocol::parse(p.protocol.as_deref()), port: u16::try_from(p.port).ok()? })
+                })
+                .collect();
+            let listed = |addresses: &Option<Vec<k8s_openapi::api::core::v1::EndpointAddress>>, ready: bool| {
+                addresses
+                    .iter()
+                    .flatten()
+                    .filter_map(move |a| Some(Endpoint { ip: a.ip.parse().ok()?, ready, hostname: a.hostname.clone().filter(|h| !h.is_empty()) }))
+                    .collect::<Vec<_>>()
+            };
+            let mut endpoints = listed(&subset.addresses, true);
+            endpoints.extend(listed(&subset.not_ready_addresses, false));
+            SliceInfo { service: service.clone(), ports, endpoints }
+        })
+        .collect();
+    Some((service, slices))
 }
 
 #[cfg(test)]

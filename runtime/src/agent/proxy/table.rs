@@ -39,6 +39,9 @@ struct State {
     slices: HashMap<ServiceKey, BTreeMap<String, SliceInfo>>,
     /// Which Service each slice (namespace, name) was filed under, for deletes and relabels.
     slice_owner: HashMap<(String, String), ServiceKey>,
+    /// Endpoints objects read as slices: used for a Service that has no EndpointSlice.
+    legacy: HashMap<ServiceKey, Vec<SliceInfo>>,
+    legacy_synced: bool,
     services_synced: bool,
     slices_synced: bool,
 }
@@ -82,6 +85,16 @@ impl Default for ServiceTable {
     }
 }
 
+impl State {
+    /// The slices of `key`: its EndpointSlices, or its Endpoints when it has none.
+    fn slices_of<'a>(&'a self, key: &ServiceKey) -> Box<dyn Iterator<Item = &'a SliceInfo> + 'a> {
+        match self.slices.get(key).filter(|s| !s.is_empty()) {
+            Some(slices) => Box::new(slices.values()),
+            None => Box::new(self.legacy.get(key).into_iter().flatten()),
+        }
+    }
+}
+
 impl ServiceTable {
     fn read(&self) -> RwLockReadGuard<'_, State> {
         // A panic while holding the lock leaves plain maps behind: still usable.
@@ -111,7 +124,7 @@ impl ServiceTable {
     /// Both watches have listed once: an empty answer means "none", not "not yet".
     pub fn synced(&self) -> bool {
         let state = self.read();
-        state.services_synced && state.slices_synced
+        state.services_synced && state.slices_synced && state.legacy_synced
     }
 
     /// An endpoint for a new connection to `port` of Service `namespace/service`
@@ -130,7 +143,7 @@ impl ServiceTable {
             let state = self.read();
             let info = state.services.get(&key)?;
             let sp = find_port(&info.ports, port, protocol)?;
-            let mut ready = ready_addresses(state.slices.get(&key), sp);
+            let mut ready = ready_addresses(state.slices_of(&key), sp);
             if let Some(reach) = reach {
                 ready.retain(|a| reach.reaches(a.ip()));
             }
@@ -155,7 +168,7 @@ impl ServiceTable {
     pub fn ready_endpoints(&self, namespace: &str, name: &str) -> Vec<ReadyEndpoint> {
         let state = self.read();
         let mut out: Vec<ReadyEndpoint> = Vec::new();
-        for slice in state.slices.get(&ServiceKey::new(namespace, name)).into_iter().flat_map(BTreeMap::values) {
+        for slice in state.slices_of(&ServiceKey::new(namespace, name)) {
             for e in slice.endpoints.iter().filter(|e| e.ready) {
                 let ports = slice.ports.iter().map(|p| (p.name.clone(), p.protocol, p.port));
                 match out.iter_mut().find(|r| r.ip == e.ip) {
@@ -225,6 +238,27 @@ impl ServiceTable {
         self.changed();
     }
 
+    pub(super) fn apply_endpoints(&self, key: ServiceKey, slices: Option<Vec<SliceInfo>>) {
+        {
+            let mut state = self.write();
+            match slices {
+                Some(slices) => state.legacy.insert(key, slices),
+                None => state.legacy.remove(&key),
+            };
+        }
+        self.changed();
+    }
+
+    /// Replaces every Endpoints object after a (re)list.
+    pub(super) fn replace_endpoints(&self, all: Vec<(ServiceKey, Vec<SliceInfo>)>) {
+        {
+            let mut state = self.write();
+            state.legacy = all.into_iter().collect();
+            state.legacy_synced = true;
+        }
+        self.changed();
+    }
+
     fn forget_balancing(&self) {
         let alive: Vec<ServiceKey> = self.read().services.keys().cloned().collect();
         let mut balancer = self.shared.balancer.lock().unwrap_or_else(|e| e.into_inner());
@@ -262,9 +296,9 @@ fn find_port<'a>(ports: &'a [ServicePort], port: ServicePortRef<'_>, protocol: P
 
 /// The ready endpoints of Service port `sp`, each at the port its slice
 /// resolved the targetPort to (a named targetPort can differ per pod), sorted.
-fn ready_addresses(slices: Option<&BTreeMap<String, SliceInfo>>, sp: &ServicePort) -> Vec<SocketAddr> {
+fn ready_addresses<'a>(slices: impl Iterator<Item = &'a SliceInfo>, sp: &ServicePort) -> Vec<SocketAddr> {
     let mut out: Vec<SocketAddr> = Vec::new();
-    for slice in slices.into_iter().flat_map(BTreeMap::values) {
+    for slice in slices {
         let Some(target) = slice.ports.iter().find(|p| p.name == sp.name && p.protocol == sp.protocol) else { continue };
         out.extend(slice.endpoints.iter().filter(|e| e.ready).map(|e: &Endpoint| SocketAddr::new(e.ip, target.port)));
     }
@@ -292,6 +326,7 @@ pub(crate) mod tests_support {
                 })
                 .collect(),
         );
+        table.replace_endpoints(Vec::new());
     }
 }
 
@@ -376,6 +411,32 @@ mod tests {
         assert_eq!(picks(&table, ServicePortRef::Number(80), 4).len(), 2);
         table.set_reachable("10.42.0.0/16".parse().unwrap(), "10.42.1.0/24".parse().unwrap());
         assert_eq!(picks(&table, ServicePortRef::Number(80), 4), [addr("10.42.1.2:80")].into());
+    }
+
+    #[test]
+    fn endpoints_objects_serve_services_without_slices() {
+        use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, Endpoints};
+        let table = table_with(&[service("ns", "db", "10.43.0.30", &[("pg", 5432, "TCP")]), service("ns", "web", "10.43.0.20", &[("", 80, "TCP")])], &[]);
+        let address = |ip: &str| EndpointAddress { ip: ip.into(), ..Default::default() };
+        let endpoints = |name: &str| Endpoints {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta { namespace: Some("ns".into()), name: Some(name.into()), ..Default::default() },
+            subsets: Some(vec![EndpointSubset {
+                addresses: Some(vec![address("10.42.0.7")]),
+                not_ready_addresses: Some(vec![address("10.42.0.8")]),
+                ports: Some(vec![EndpointPort { name: Some("pg".into()), port: 15432, protocol: Some("TCP".into()), ..Default::default() }]),
+            }]),
+        };
+        let (key, slices) = super::super::model::slices_from_endpoints(&endpoints("db")).expect("endpoints");
+        table.replace_endpoints(vec![(key, slices)]);
+        assert!(table.synced());
+        assert_eq!((0..3).filter_map(|_| table.pick("ns", "db", ServicePortRef::Name("pg"), None)).collect::<HashSet<_>>(), [addr("10.42.0.7:15432")].into());
+        // A Service with EndpointSlices goes by its slices, whatever its Endpoints say.
+        let (key, slices) = super::super::model::slices_from_endpoints(&endpoints("web")).expect("endpoints");
+        table.apply_endpoints(key, Some(slices));
+        table.apply_slice("ns", "web-a", SliceInfo::from_slice(&slice("ns", "web", "web-a", &[("", 80, "TCP")], &[("10.42.0.2", true, false, None)])));
+        assert_eq!(picks(&table, ServicePortRef::Number(80), 3), [addr("10.42.0.2:80")].into());
+        table.apply_endpoints(ServiceKey::new("ns", "db"), None);
+        assert_eq!(table.pick("ns", "db", ServicePortRef::Name("pg"), None), None);
     }
 
     #[test]
