@@ -111,6 +111,8 @@ fn linux_pod_serves_through_port_forward_with_a_large_body_intact() {
     let Some(c) = Cluster::start() else { return };
     c.run_sh("web", HTTPD, "");
     c.wait_phase("web", "Running");
+    let ip = c.server.pod_field("web", "{.status.podIP}");
+    assert!(ip.starts_with("10.42."), "the pod has an address of its own: {ip:?}");
     wait_for_httpd(&c.server, "web");
     let pf = PortForward::start(&c.server, "pod/web", &[80]);
     let port = pf.ports[0];
@@ -277,6 +279,8 @@ spec:
     );
     s.kubectl_stdin_ok(&["apply", "-f", "-"], &manifest);
     s.wait_pod_field("wasm-web", "{.status.phase}", "Running", POD_TIMEOUT);
+    let ip = s.pod_field("wasm-web", "{.status.podIP}");
+    assert!(ip.starts_with("10.42."), "the pod has an address of its own: {ip:?}");
     // The node opens the guest's listening socket before the guest starts: no refused dial.
     let pf = PortForward::start(&s, "pod/wasm-web", &[8080]);
     let (status, body) = get(pf.ports[0], "/healthz");
@@ -287,6 +291,15 @@ spec:
     assert_eq!(String::from_utf8_lossy(&body), "wasm-web\n", "the guest names its pod");
     let (status, _) = get(pf.ports[0], "/nope");
     assert!(status.contains("404"), "{status}");
+    // The guest listens in the pod's namespace, not the host's: only the forward (which dials
+    // 127.0.0.1:8080 inside that namespace) reaches it.
+    if let Ok(mut direct) = TcpStream::connect(("127.0.0.1", 8080)) {
+        let _ = direct.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = direct.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let mut raw = Vec::new();
+        let _ = direct.read_to_end(&mut raw);
+        assert!(!String::from_utf8_lossy(&raw).contains("wasm-web"), "the guest's port is open on the host");
+    }
 }
 
 /// kubectl's fallback when the WebSocket upgrade fails: `POST` with `Upgrade: SPDY/3.1` and
