@@ -163,14 +163,14 @@ fn define_close_and_renumber(linker: &mut Linker<ModuleGuest>) -> wasmtime::Resu
         Box::new(async move {
             let (bytes, ctx, net) = parts(&mut caller)?;
             if !net.is_mapped() {
-                return Ok(p1::fd_renumber(ctx, &mut GuestMemory::Unshared(bytes), from, to).await?);
+                return p1::fd_renumber(ctx, &mut GuestMemory::Unshared(bytes), from, to).await;
             }
             if matches!(net.resolve(to), Target::Bad) {
                 // As wasmtime-wasi: the target must be open.
                 return Ok(errno(Errno::Badf));
             }
             Ok(match net.renumber(from, to) {
-                Err(()) => errno(Errno::Badf),
+                Err(e) => errno(e),
                 Ok(Some(Slot::Inner(replaced))) => {
                     // The descriptor `to` named before is closed, as dup2 does.
                     p1::fd_close(ctx, &mut GuestMemory::Unshared(bytes), inner_fd(replaced)).await?;
@@ -192,9 +192,20 @@ fn define_close_and_renumber(linker: &mut Linker<ModuleGuest>) -> wasmtime::Resu
                     Target::Socket(_) => return Ok(errno(Errno::Notdir)),
                     Target::Bad => return Ok(errno(Errno::Badf)),
                 };
-                let mut memory = GuestMemory::Unshared(bytes);
-                let code = p1::path_open(ctx, &mut memory, inner_fd(dir), dirflags, path, len, oflags, base, inheriting, fdflags, out).await?;
-                drop(memory);
+                let code = p1::path_open(
+                    ctx,
+                    &mut GuestMemory::Unshared(&mut *bytes),
+                    inner_fd(dir),
+                    dirflags,
+                    path,
+                    len,
+                    oflags,
+                    base,
+                    inheriting,
+                    fdflags,
+                    out,
+                )
+                .await?;
                 if code != SUCCESS || !net.is_mapped() {
                     return Ok(code);
                 }
@@ -230,7 +241,7 @@ fn define_two_fd_paths(linker: &mut Linker<ModuleGuest>) -> wasmtime::Result<()>
                     (Ok(a), Ok(b)) => (a, b),
                     (Err(e), _) | (_, Err(e)) => return Ok(e),
                 };
-                Ok(p1::path_link(ctx, &mut GuestMemory::Unshared(bytes), old_fd, flags, old, old_len, new_fd, new, new_len).await?)
+                p1::path_link(ctx, &mut GuestMemory::Unshared(bytes), old_fd, flags, old, old_len, new_fd, new, new_len).await
             })
         },
     )?;
@@ -244,7 +255,7 @@ fn define_two_fd_paths(linker: &mut Linker<ModuleGuest>) -> wasmtime::Result<()>
                     (Ok(a), Ok(b)) => (a, b),
                     (Err(e), _) | (_, Err(e)) => return Ok(e),
                 };
-                Ok(p1::path_rename(ctx, &mut GuestMemory::Unshared(bytes), old_fd, old, old_len, new_fd, new, new_len).await?)
+                p1::path_rename(ctx, &mut GuestMemory::Unshared(bytes), old_fd, old, old_len, new_fd, new, new_len).await
             })
         },
     )?;
@@ -258,7 +269,7 @@ fn define_two_fd_paths(linker: &mut Linker<ModuleGuest>) -> wasmtime::Result<()>
                     Ok(fd) => fd,
                     Err(e) => return Ok(e),
                 };
-                Ok(p1::path_symlink(ctx, &mut GuestMemory::Unshared(bytes), old, old_len, fd, new, new_len).await?)
+                p1::path_symlink(ctx, &mut GuestMemory::Unshared(bytes), old, old_len, fd, new, new_len).await
             })
         },
     )?;
@@ -368,7 +379,7 @@ fn define_poll(linker: &mut Linker<ModuleGuest>) -> wasmtime::Result<()> {
         Box::new(async move {
             let (bytes, ctx, net) = parts(&mut caller)?;
             if !net.is_mapped() {
-                return Ok(p1::poll_oneoff(ctx, &mut GuestMemory::Unshared(bytes), subs_at, events_at, count, out).await?);
+                return p1::poll_oneoff(ctx, &mut GuestMemory::Unshared(bytes), subs_at, events_at, count, out).await;
             }
             let (subs_at, events_at, count, out) = (subs_at as u32, events_at as u32, count as u32, out as u32);
             let subs = match read_subscriptions(&Mem(bytes), subs_at, count) {

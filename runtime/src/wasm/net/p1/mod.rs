@@ -29,6 +29,7 @@ pub mod socket;
 use std::collections::BTreeMap;
 
 use tokio::net::{TcpListener, TcpStream};
+use wasmtime_wasi::p1::types::Errno;
 
 /// The environment that tells a module about its sockets.
 pub fn listen_env(ports: &[(u16, Option<String>)]) -> Vec<(String, String)> {
@@ -142,17 +143,17 @@ impl P1Net {
     }
 
     /// Moves `from` to `to` (`fd_renumber`); returns what `to` named before, for the caller to
-    /// close. `Err` if `from` is not open.
-    pub fn renumber(&mut self, from: i32, to: i32) -> Result<Option<Slot>, ()> {
-        let (Ok(from), Ok(to)) = (u32::try_from(from), u32::try_from(to)) else { return Err(()) };
-        let table = self.table.as_mut().ok_or(())?;
+    /// close. EBADF if `from` is not open.
+    pub fn renumber(&mut self, from: i32, to: i32) -> Result<Option<Slot>, Errno> {
+        let (Ok(from), Ok(to)) = (u32::try_from(from), u32::try_from(to)) else { return Err(Errno::Badf) };
+        let table = self.table.as_mut().ok_or(Errno::Badf)?;
         if !table.slots.contains_key(&from) {
-            return Err(());
+            return Err(Errno::Badf);
         }
         if from == to {
             return Ok(None);
         }
-        let moved = table.slots.remove(&from).ok_or(())?;
+        let moved = table.slots.remove(&from).ok_or(Errno::Badf)?;
         Ok(table.slots.insert(to, moved))
     }
 }
