@@ -176,13 +176,20 @@ fn ingress_routes_hosts_and_paths_to_a_wasm_and_a_linux_service() {
     assert_eq!(client.wait("nobody.example", "/", 200), "linux-web");
     assert_eq!(client.get("wasm.example", "/").map(|(_, b)| b), Some("wasm-web".into()), "rules still win");
 
-    // Many requests over one kept-alive client, alternating backends.
-    let started = Instant::now();
-    for i in 0..50 {
+    // Many requests over one kept-alive client, alternating backends; latency per backend.
+    let mut latencies: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for i in 0..200 {
         let (host, want) = if i % 2 == 0 { ("linux.example", "linux-web") } else { ("wasm.example", "wasm-web") };
+        let started = Instant::now();
         assert_eq!(client.get(host, "/"), Some((200, want.to_string())), "request {i}");
+        latencies[i % 2].push(started.elapsed());
     }
-    eprintln!("figure: 50 sequential requests through the ingress (wasm and linux alternating) in {:?}", started.elapsed());
+    for (name, list) in ["linux", "wasm"].iter().zip(latencies.iter_mut()) {
+        list.sort();
+        eprintln!("figure: ingress -> {name} httpd, 100 sequential GETs: p50 {:?}, p99 {:?}", list[list.len() / 2], list[list.len() * 99 / 100]);
+    }
+    let described = c.server.kubectl_ok(&["describe", "ingress", "two-hosts"]);
+    assert!(described.contains("wasm.example") && described.contains("wasm-web:web"), "{described}");
 
     // kubectl shows the class and the node address the agent published.
     let row = wait_for("the ingress address", POD_TIMEOUT, || {

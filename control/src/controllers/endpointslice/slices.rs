@@ -66,7 +66,9 @@ fn desired_endpoints(service: &Service, selected: &[Pod]) -> BTreeMap<PortSet, V
             .iter()
             .filter_map(|p| {
                 let target = pods::resolve_target_port(p, candidate.pod)?;
-                Some((p.name.clone(), Some(target), Some(p.protocol.clone().unwrap_or_else(|| "TCP".into())), p.app_protocol.clone()))
+                // An unnamed port is named "" (not absent), as upstream writes it: kubectl's
+                // describers dereference the name.
+                Some((Some(p.name.clone().unwrap_or_default()), Some(target), Some(p.protocol.clone().unwrap_or_else(|| "TCP".into())), p.app_protocol.clone()))
             })
             .collect();
         // A pod none of the Service's ports reach is no endpoint (headless Services may have no ports at all).
