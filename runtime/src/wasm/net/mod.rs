@@ -18,7 +18,6 @@ pub mod policy;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsFd;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -123,10 +122,12 @@ impl<T, F: Future<Output = wasmtime::Result<T>>> Future for InNetNs<F> {
 }
 
 /// The agent's own namespace, opened once: `NetNs::enter` opens the thread's namespace file on
-/// every call, which costs more than the two `setns` calls of a poll.
+/// every call, which costs more than the two `setns` calls of a poll. Read from the calling
+/// thread, which is at home: guards never nest and are dropped before a poll returns (the main
+/// thread, which `/proc/self` would name, may be inside some `NetNs::run` at that moment).
 fn home() -> std::io::Result<&'static NetNs> {
     static HOME: OnceLock<Result<Arc<NetNs>, String>> = OnceLock::new();
-    HOME.get_or_init(|| NetNs::open(Path::new("/proc/self/ns/net")).map_err(|e| e.to_string()))
+    HOME.get_or_init(|| NetNs::current().map_err(|e| e.to_string()))
         .as_deref()
         .map_err(|e| std::io::Error::other(e.clone()))
 }
