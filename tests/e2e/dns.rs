@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::harness::{stderr, stdout, wait_for};
 use crate::linux_pods::{Cluster, POD_TIMEOUT};
-use crate::services::{busybox, client_pod, httpd_deployment, service_field, wait_ready_endpoints, FOLLOW_TIMEOUT};
+use crate::services::{busybox, client_pod, httpd_deployment, service_field, wait_ready_endpoints, Workloads, FOLLOW_TIMEOUT};
 
 /// `nslookup args...` in pod `client`: (succeeded, stdout + stderr).
 fn nslookup(c: &Cluster, client: &str, args: &[&str]) -> (bool, String) {
@@ -32,6 +32,7 @@ fn resolves(c: &Cluster, client: &str, args: &[&str], want: &str) -> String {
 #[test]
 fn service_names_resolve_to_cluster_ips_and_external_names_to_cnames() {
     let Some(c) = Cluster::start() else { return };
+    let _workloads = Workloads(&c);
     httpd_deployment(&c, "web", 1);
     c.server.kubectl_stdin_ok(
         &["apply", "-f", "-"],
@@ -86,6 +87,7 @@ spec:
 #[test]
 fn statefulset_pods_have_names_under_their_headless_service() {
     let Some(c) = Cluster::start() else { return };
+    let _workloads = Workloads(&c);
     let manifest = format!(
         r#"
 apiVersion: v1

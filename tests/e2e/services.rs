@@ -24,6 +24,18 @@ pub(crate) fn busybox() -> String {
     TestRegistry::get().expect("the registry is up when a cluster is").image("busybox:1.0")
 }
 
+/// Deletes the test's Deployments and StatefulSets, and with them their pods, when
+/// dropped: declared after the [`Cluster`], it runs before the cluster's own cleanup,
+/// which deletes pods only, so a controller cannot recreate pods that would then
+/// outlive the killed server.
+pub(crate) struct Workloads<'a>(pub(crate) &'a Cluster);
+
+impl Drop for Workloads<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.server.kubectl(&["delete", "deployments,statefulsets", "--all", "--cascade=foreground", "--timeout=30s"]);
+    }
+}
+
 /// A Deployment `name` of `replicas` busybox httpd pods on port 80 (containerPort named
 /// `http`), each serving its own hostname at `/`, ready while `/www/ready` exists.
 pub(crate) fn httpd_deployment(c: &Cluster, name: &str, replicas: u32) {
@@ -122,6 +134,7 @@ pub(crate) fn host_get(addr: &str) -> Option<String> {
 #[test]
 fn a_cluster_ip_spreads_over_ready_pods_and_follows_readiness() {
     let Some(c) = Cluster::start() else { return };
+    let _workloads = Workloads(&c);
     httpd_deployment(&c, "web", 3);
     c.server.kubectl_stdin_ok(
         &["apply", "-f", "-"],
@@ -171,6 +184,7 @@ fn a_cluster_ip_spreads_over_ready_pods_and_follows_readiness() {
 #[test]
 fn node_port_and_load_balancer_answer_on_the_host() {
     let Some(c) = Cluster::start() else { return };
+    let _workloads = Workloads(&c);
     httpd_deployment(&c, "front", 2);
     let node_port = free_port(30000..32768);
     let lb_port = free_port(20000..29000);
