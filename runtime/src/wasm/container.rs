@@ -165,6 +165,7 @@ impl Container {
             limits,
             meters: self.meters.clone(),
             pod: pod.clone(),
+            requests: Default::default(),
         });
         Ok(Either::Right(server.run(listeners, self.stopping())))
     }

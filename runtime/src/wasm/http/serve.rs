@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 use std::future::poll_fn;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
 use bytes::Bytes;
@@ -44,6 +44,9 @@ pub struct Server {
     pub meters: Arc<Meters>,
     /// Where outgoing requests leave from.
     pub pod: Arc<PodNet>,
+    /// The instances at work, so that they end with the server (a guest may go on after its
+    /// response head, streaming the body, or spin): dropped with the last `Arc` of the server.
+    pub requests: Mutex<JoinSet<()>>,
 }
 
 impl Server {
@@ -119,24 +122,32 @@ impl Server {
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(tx)?;
         let pre = self.pre.clone();
+        let (done_tx, done_rx) = oneshot::channel();
         // On a task of its own: the instance keeps streaming the body after the response head
         // is sent, and a CPU-bound guest yields at every epoch tick like any other.
-        let task = tokio::spawn(Metered::new(
+        let instance = Metered::new(
             async move {
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
             },
             None,
             self.meters.cpu_nanos.clone(),
-        ));
+        );
+        {
+            let mut requests = self.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            while requests.try_join_next().is_some() {}
+            requests.spawn(async move {
+                let _ = done_tx.send(instance.await);
+            });
+        }
         match rx.await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(wasmtime::format_err!("the component answered with error {code:?}")),
             // The instance ended (or trapped) without setting a response.
-            Err(_) => match task.await {
+            Err(_) => match done_rx.await {
                 Ok(Ok(())) => Err(wasmtime::format_err!("the component never set a response")),
                 Ok(Err(e)) => Err(e),
-                Err(join) => Err(wasmtime::format_err!("request task: {join}")),
+                Err(_) => Err(wasmtime::format_err!("the request's instance was stopped")),
             },
         }
     }
