@@ -18,6 +18,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ipnet::Ipv4Net;
@@ -36,6 +37,8 @@ use super::{NetError, PodNetwork};
 const RT_TABLE_LOCAL: u32 = 255;
 /// The node's pod bridge.
 pub const BRIDGE: &str = "wk0";
+/// How long a detached pod's veth is left to go with its namespace before it is deleted.
+const VETH_GRACE: Duration = Duration::from_secs(2);
 /// The pod side of every veth.
 pub const POD_INTERFACE: &str = "eth0";
 /// Kubernetes' defaults, which wasmkube keeps.
@@ -325,11 +328,14 @@ impl PodNetwork for NodeNetwork {
                 return;
             }
         }
-        // Deleting a veth waits for the kernel's RCU grace periods (20 ms typically,
-        // some 300 ms): the pod's stop does not wait for it. The interface is named
-        // now (by index, so a re-attach of the same pod is never hit), and the address
-        // is freed only once it is gone, so no other pod can take it while the old
-        // `eth0` still holds it.
+        // Deleting a veth holds the kernel's RTNL lock through RCU grace periods (20 ms
+        // typically, some 300 ms), stalling every other pod's attach meanwhile. When the
+        // pod's namespace goes (its holder or fd is gone), the kernel removes the pair
+        // itself, batched with the namespace's own teardown. So the veth is only removed
+        // here if it is still there a moment later (a namespace someone still holds).
+        // It is named now by index, so a re-attach of the same pod is never hit, and the
+        // address is freed only once it is gone: no other pod takes it while the old
+        // `eth0` may still hold it.
         let veth = veth_name(pod_uid);
         let index = match self.netlink.index(&veth).await {
             Ok(index) => index,
@@ -339,11 +345,12 @@ impl PodNetwork for NodeNetwork {
             }
         };
         let (netns, state, uid) = (Arc::clone(&self.netns), Arc::clone(&self.state), pod_uid.to_string());
-        // The kernel does the work inside the sending system call, so it gets a thread
-        // (and a connection) of its own rather than stalling an async worker.
-        tokio::task::spawn_blocking(move || {
+        tokio::spawn(async move {
+            tokio::time::sleep(VETH_GRACE).await;
             if let Some(index) = index {
-                if let Err(err) = delete_blocking(&netns, index) {
+                // The kernel does the work inside the sending system call: a thread of its own.
+                let deleted = tokio::task::spawn_blocking(move || delete_blocking(&netns, index)).await;
+                if let Ok(Err(err)) = deleted {
                     tracing::warn!(pod = %uid, veth = %veth, error = %err, "removing the pod's veth");
                 }
             }
@@ -376,7 +383,7 @@ impl Drop for NodeNetwork {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     use super::*;
 
