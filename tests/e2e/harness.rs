@@ -76,6 +76,9 @@ impl Server {
             .args((!self.with_agent).then_some("--disable-agent"))
             .args(self.insecure_registries.iter().flat_map(|r| ["--insecure-registry", r.as_str()]))
             .args(&self.extra_flags)
+            // Many test servers share this machine's 127.0.0.1: only tests of the
+            // ingress controller open its port, on a free one of their own.
+            .args((!self.extra_flags.iter().any(|f| f == "--ingress-port")).then_some(["--ingress-port", "0"]).into_iter().flatten())
             .arg("--data-dir")
             .arg(self.data_dir())
             .env("WASMKUBE_LOG", "warn")

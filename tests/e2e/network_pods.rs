@@ -169,8 +169,17 @@ fn linux_pods_get_their_own_ips_and_reach_each_other_and_nothing_is_left() {
     s.kubectl_ok(&["delete", "pods", "--all", "--grace-period=1", "--timeout=30s"]);
     wait_for("no veth left in the node namespace", Duration::from_secs(10), || veths_in(&netns).is_empty().then_some(()));
 
+    // A pod still running when the server stops is stopped with it: nothing would
+    // manage it afterwards (a restarted agent adopts no pod).
+    let marker = format!("sleep 36{}", pid % 100);
+    let left = linux_pod(&node, &image, "left-running", &format!("exec {marker}"), "");
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], &left);
+    s.wait_pod_field("left-running", "{.status.phase}", "Running", POD_TIMEOUT);
+    assert_eq!(pgrep(&marker).len(), 1, "the pod's process runs");
+
     // A clean stop removes the node namespace, and nothing of ours is on the host.
     let status = s.terminate(Duration::from_secs(20));
+    assert!(pgrep(&marker).is_empty(), "the server's clean stop ended its pods");
     assert!(status.success(), "the server stops cleanly: {status}");
     assert!(netns_of(pid).is_empty(), "the stopped server's namespace is gone: {}", ip(&["netns", "list"]).1);
     let (_, links) = ip(&["-o", "link", "show"]);

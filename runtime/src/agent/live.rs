@@ -47,6 +47,12 @@ impl LivePods {
         change(map.entry((namespace.to_string(), name.to_string())).or_insert_with(init));
     }
 
+    /// Every pod the agent runs now.
+    pub fn all(&self) -> Vec<LivePod> {
+        let map = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.values().cloned().collect()
+    }
+
     /// Forgets the pod, but only the instance with `uid` (a new pod of the same name may exist).
     pub fn remove(&self, namespace: &str, name: &str, uid: &str) {
         let mut map = self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -156,6 +156,7 @@ pub async fn run(
         services: proxy::ServiceTable::default(),
         network: network.clone(),
     });
+    let live_pods = ctx.live.clone();
     let result = tokio::select! {
         served = serve => served.map_err(AgentError::Serve),
         () = node::keep_status(client.clone(), identity) => Ok(()),
@@ -167,11 +168,35 @@ pub async fn run(
         () = &mut shutdown => Ok(()),
     };
     handle.graceful_shutdown(Some(Duration::from_secs(1)));
+    // This agent adopts no running pod when it starts again, so a pod left running
+    // now would be nobody's: a clean stop ends them all, then their network.
+    stop_every_pod(&live_pods).await;
     if let Some(network) = network {
         network.shutdown().await;
     }
     result
 }
+
+/// Stops and removes the sandbox of every live pod, all at once, each given
+/// [`SHUTDOWN_GRACE`] before its containers are killed.
+async fn stop_every_pod(live: &live::LivePods) {
+    let stops = live.all().into_iter().filter_map(|pod| {
+        let (runtime, sandbox) = (pod.runtime?, pod.sandbox?);
+        Some(async move {
+            for container in pod.containers.values().filter_map(|c| c.id.clone()) {
+                let _ = runtime.stop_container(&container, SHUTDOWN_GRACE).await;
+            }
+            if let Err(e) = runtime.stop_sandbox(&sandbox).await {
+                tracing::warn!(pod = %pod.uid, error = %e, "could not stop a pod at shutdown");
+            }
+            let _ = runtime.remove_sandbox(&sandbox).await;
+        })
+    });
+    futures::future::join_all(stops).await;
+}
+
+/// How long a pod's containers get to stop when the agent shuts down.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// TLS for the agent's server: HTTP/1.1 only (exec upgrades to a WebSocket).
 fn tls_config(cert: &server::tls::ServingCert) -> Result<axum_server::tls_rustls::RustlsConfig, AgentError> {

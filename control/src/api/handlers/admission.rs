@@ -26,6 +26,17 @@ const SERVICE_NET: [u8; 2] = [10, 43];
 const FIRST_DYNAMIC_HOST: u32 = 11;
 const NODE_PORTS: std::ops::RangeInclusive<i64> = 30000..=32767;
 
+/// A free NodePort, searched from a random point of the range as upstream's
+/// allocator does: two clusters on one machine (or one host's several nodes)
+/// rarely pick the same port, and a released port is not handed out again at once.
+fn free_node_port(taken: &HashSet<i64>) -> Option<i64> {
+    use rand::Rng;
+    let (first, last) = (*NODE_PORTS.start(), *NODE_PORTS.end());
+    let size = last - first + 1;
+    let offset = rand::thread_rng().gen_range(0..size);
+    (0..size).map(|i| first + (offset + i) % size).find(|p| !taken.contains(p))
+}
+
 /// Allocates ClusterIPs and NodePorts. Allocation scans the Services in the
 /// store under one lock, so two concurrent creates never get the same address.
 #[derive(Default)]
@@ -238,7 +249,7 @@ async fn allocate_service(state: &ApiState, svc: &mut Value, old: Option<&Value>
                 Some(n) => {
                     taken.insert(n);
                 }
-                None => match NODE_PORTS.clone().find(|p| !taken.contains(p)) {
+                None => match free_node_port(&taken) {
                     Some(n) => {
                         taken.insert(n);
                         port["nodePort"] = json!(n);
