@@ -15,27 +15,27 @@ use crate::harness::wait_for;
 use crate::probes_net::{wasm_httpd_pod, NetCluster, POD_TIMEOUT};
 
 /// A free TCP port on 127.0.0.1 (the ingress port of this test's server).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("port").port()
 }
 
 /// HTTP through the ingress port, with one client (and its kept-alive connections).
-struct Client {
+pub(crate) struct Client {
     rt: tokio::runtime::Runtime,
     http: reqwest::Client,
     port: u16,
 }
 
 impl Client {
-    fn new(port: u16) -> Client {
+    pub(crate) fn new(port: u16) -> Client {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).no_proxy().build().expect("client");
         Client { rt, http, port }
     }
 
     /// Status and body of `GET path` with `Host: host`; None when nothing answers.
-    fn get(&self, host: &str, path: &str) -> Option<(u16, String)> {
+    pub(crate) fn get(&self, host: &str, path: &str) -> Option<(u16, String)> {
         let url = format!("http://127.0.0.1:{}{path}", self.port);
         self.rt.block_on(async {
             let response = self.http.get(&url).header(reqwest::header::HOST, host).send().await.ok()?;
@@ -45,7 +45,7 @@ impl Client {
     }
 
     /// Waits until `host` + `path` answers `status` (routes follow the watch and the endpoints).
-    fn wait(&self, host: &str, path: &str, status: u16) -> String {
+    pub(crate) fn wait(&self, host: &str, path: &str, status: u16) -> String {
         let deadline = Instant::now() + POD_TIMEOUT;
         loop {
             let got = self.get(host, path);

@@ -108,7 +108,6 @@ fn linux_pods_get_their_own_ips_and_reach_each_other_and_nothing_is_left() {
 
     // One pod reaches the other by pod IP.
     let url = format!("http://{web_ip}:8080/");
-    let mut last = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let page = loop {
         // (busybox 1.35's `wget -T` crashes: `timeout` bounds it instead.)
@@ -116,7 +115,7 @@ fn linux_pods_get_their_own_ips_and_reach_each_other_and_nothing_is_left() {
         if out.status.success() {
             break stdout(&out);
         }
-        last = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        let last = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
         if std::time::Instant::now() > deadline {
             let names = netns_of(pid);
             let netns = names.first().cloned().unwrap_or_default();

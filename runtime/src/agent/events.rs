@@ -44,8 +44,14 @@ impl Recorder {
     /// Returns at once: the Event is written in the background, so a pod's
     /// start never waits for the API round trips of its Pulled/Created/Started.
     pub fn record(&self, pod: &Pod, container: Option<&str>, kind: EventType, reason: &str, message: String) {
+        self.record_about(pod_reference(pod, container), "kubelet", kind, reason, message);
+    }
+
+    /// Records `reason` about any object as `component` of this node (the
+    /// service proxy's Events on a Service, say), in the background too.
+    pub fn record_about(&self, object: ObjectReference, component: &str, kind: EventType, reason: &str, message: String) {
         let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
-        let event = build_event(pod, container, kind, reason, message, &self.node, seq, Timestamp::now());
+        let event = build_event(object, component, kind, reason, message, &self.node, seq, Timestamp::now());
         let namespace = event.metadata.namespace.clone().unwrap_or_else(|| "default".into());
         let events: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
         let reason = reason.to_string();
@@ -57,10 +63,24 @@ impl Recorder {
     }
 }
 
+/// The `involvedObject` of an Event about `pod` (and, when given, one of its containers).
+fn pod_reference(pod: &Pod, container: Option<&str>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: pod.metadata.name.clone(),
+        namespace: Some(pod.metadata.namespace.clone().unwrap_or_else(|| "default".into())),
+        uid: pod.metadata.uid.clone(),
+        resource_version: pod.metadata.resource_version.clone(),
+        field_path: container.map(|c| format!("spec.containers{{{c}}}")),
+    }
+}
+
+/// An Event about `object`, reported by `component` of `node`.
 #[allow(clippy::too_many_arguments)]
 fn build_event(
-    pod: &Pod,
-    container: Option<&str>,
+    object: ObjectReference,
+    component: &str,
     kind: EventType,
     reason: &str,
     message: String,
@@ -68,26 +88,18 @@ fn build_event(
     seq: u64,
     now: Timestamp,
 ) -> Event {
-    let name = pod.metadata.name.clone().unwrap_or_default();
-    let namespace = pod.metadata.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = object.name.clone().unwrap_or_default();
+    let namespace = object.namespace.clone().unwrap_or_else(|| "default".into());
     // Unique per agent process and node: a time prefix survives restarts, the sequence orders within one.
     let event_name = format!("{name}.{:x}{seq:04x}", now.as_nanosecond() as u64);
     Event {
-        metadata: ObjectMeta { name: Some(event_name), namespace: Some(namespace.clone()), ..Default::default() },
-        involved_object: ObjectReference {
-            api_version: Some("v1".into()),
-            kind: Some("Pod".into()),
-            name: Some(name),
-            namespace: Some(namespace),
-            uid: pod.metadata.uid.clone(),
-            resource_version: pod.metadata.resource_version.clone(),
-            field_path: container.map(|c| format!("spec.containers{{{c}}}")),
-        },
+        metadata: ObjectMeta { name: Some(event_name), namespace: Some(namespace), ..Default::default() },
+        involved_object: object,
         reason: Some(reason.to_string()),
         message: Some(message),
         type_: Some(kind.as_str().to_string()),
-        source: Some(EventSource { component: Some("kubelet".into()), host: Some(node.to_string()) }),
-        reporting_component: Some("kubelet".into()),
+        source: Some(EventSource { component: Some(component.into()), host: Some(node.to_string()) }),
+        reporting_component: Some(component.into()),
         reporting_instance: Some(node.to_string()),
         first_timestamp: Some(Time(now)),
         last_timestamp: Some(Time(now)),
@@ -114,7 +126,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let event = build_event(&pod, Some("app"), EventType::Warning, "BackOff", "again".into(), "n1", 7, Timestamp::UNIX_EPOCH);
+        let event = build_event(pod_reference(&pod, Some("app")), "kubelet", EventType::Warning, "BackOff", "again".into(), "n1", 7, Timestamp::UNIX_EPOCH);
         assert_eq!(event.metadata.namespace.as_deref(), Some("prod"));
         assert!(event.metadata.name.as_deref().is_some_and(|n| n.starts_with("web.")));
         assert_eq!(event.involved_object.uid.as_deref(), Some("u1"));

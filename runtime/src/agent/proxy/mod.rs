@@ -18,7 +18,6 @@
 
 pub mod balancer;
 pub mod dial;
-mod events;
 pub mod feed;
 pub mod listeners;
 pub mod model;
@@ -33,10 +32,16 @@ use std::sync::Arc;
 pub use model::{Protocol, ServiceKey};
 pub use table::{ServicePortRef, ServiceTable};
 
+use k8s_openapi::api::core::v1::ObjectReference;
+
 use super::context::AgentContext;
+use super::events::EventType;
 use crate::net::netns::NetNs;
 use listeners::Scope;
 use reconcile::{FailureReport, Proxy};
+
+/// The component the proxy's Events come from.
+const COMPONENT: &str = "service-proxy";
 
 /// The cluster DNS's ClusterIP: its port is served by [`super::dns`], not proxied.
 pub const CLUSTER_DNS_IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 43, 0, 10));
@@ -49,16 +54,19 @@ pub async fn run(ctx: Arc<AgentContext>) {
     if let Some(net) = &ctx.network {
         table.set_reachable(net.cluster_cidr(), net.pod_cidr());
     }
-    let client = ctx.client.clone();
+    let recorder = ctx.recorder.clone();
     let node = ctx.node.node_name.clone();
     let report: FailureReport = Box::new(move |key, target, err| {
-        events::warn(
-            &client,
-            &node,
-            &target.service,
-            "PortUnavailable",
-            format!("node {node} cannot open {} {} port {}: {err}", target.exposure.as_str(), format!("{:?}", key.protocol).to_uppercase(), key.addr),
-        );
+        let service = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Service".into()),
+            name: Some(target.service.name.clone()),
+            namespace: Some(target.service.namespace.clone()),
+            ..Default::default()
+        };
+        let message =
+            format!("node {node} cannot open {} {} port {}: {err}", target.exposure.as_str(), format!("{:?}", key.protocol).to_uppercase(), key.addr);
+        recorder.record_about(service, COMPONENT, EventType::Warning, "PortUnavailable", message);
     });
     let scope = Scope { cluster_ips: true, node_ip, reserved_ip: Some(CLUSTER_DNS_IP) };
     let proxy = Proxy::new(table.clone(), node_netns.clone(), scope, report);
