@@ -79,6 +79,16 @@ async fn node_with(ports: &[u16], dns: DnsSettings) -> NetNode {
     NetNode { node: Node { runtime, dir, sandbox }, network, netns }
 }
 
+/// Network tests need root (network namespaces), and run their servers under load
+/// alone, not beside the tests that measure CPU rates: the guard keeps them apart.
+async fn network_test() -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if !is_root() {
+        eprintln!("skipped: needs root for network namespaces");
+        return None;
+    }
+    Some(crate::fixture::cpu_heavy().await)
+}
+
 /// One HTTP/1.0 exchange from inside the pod's namespace.
 async fn get(netns: &NetNs, port: u16, path: &str) -> String {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -91,12 +101,7 @@ async fn get(netns: &NetNs, port: u16, path: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview1_server_answers_on_its_declared_ports_inside_the_pod_namespace() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     let NetNode { node, network, netns } = node_with_ports(&[8080, 9090]).await;
     let mut config = node.config("httpd", "httpd", &[]);
     config.env.push(("HOSTNAME".into(), "web-1".into()));
@@ -141,12 +146,7 @@ async fn get_keepalive(netns: &NetNs, port: u16, path: &str, count: usize) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wasi_http_component_is_served_an_instance_per_request_and_drains_on_stop() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     let NetNode { node, netns, .. } = node_with_ports(&[8081]).await;
     let config = node.config("hello", "http-hello", &[]);
     let id = node.start(&config).await;
@@ -174,12 +174,7 @@ async fn a_wasi_http_component_is_served_an_instance_per_request_and_drains_on_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_request_answers_500_and_the_server_goes_on() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     let NetNode { node, netns, .. } = node_with_ports(&[8082]).await;
     let mut config = node.config("tiny", "http-hello", &[]);
     // Less memory than the component's minimum: every instantiation fails.
@@ -201,12 +196,7 @@ async fn a_failing_request_answers_500_and_the_server_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview2_guest_listens_and_connects_inside_the_pod_and_egress_is_closed() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     let NetNode { node, netns, .. } = node_with_ports(&[]).await;
     let mut server = node.config("serve", "netcat-p2", &["serve", "8083"]);
     server.env.push(("HOSTNAME".into(), "nc-server".into()));
@@ -260,12 +250,7 @@ async fn serve_one_name(netns: &NetNs, name: &'static str, ip: Ipv4Addr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview2_guest_resolves_names_with_the_pod_dns_and_search_path() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     let dns = DnsSettings {
         nameservers: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
         searches: vec!["default.svc.cluster.local".into(), "svc.cluster.local".into(), "cluster.local".into()],
@@ -299,12 +284,7 @@ impl PodNetwork for NoopNetwork {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figure_sandbox_to_running_with_and_without_a_namespace() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = WasmOptions::new(dir.path().join("data"));
     options.max_pods = 8;
@@ -339,12 +319,7 @@ async fn figure_sandbox_to_running_with_and_without_a_namespace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_module_with_sockets_still_finds_its_mounts_after_them() {
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     // Sockets take fds 3 and 4, the mount comes after them; libc's preopen scan must step over
     // the sockets, and files it opens get descriptors the guest can use.
     let NetNode { node, .. } = node_with_ports(&[8084, 8085]).await;
@@ -366,12 +341,7 @@ async fn outgoing_wasi_http_requests_leave_from_the_pod_and_stay_in_the_cluster(
     use runtime::wasm::net::PodNet;
     use wasmtime_wasi_http::Error;
 
-    if !is_root() {
-        eprintln!("skipped: needs root for network namespaces");
-        return;
-    }
-    // Servers under load: not beside the tests that measure CPU rates.
-    let _alone = crate::fixture::cpu_heavy().await;
+    let Some(_alone) = network_test().await else { return };
     let dns = DnsSettings {
         nameservers: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
         searches: vec!["default.svc.cluster.local".into()],
