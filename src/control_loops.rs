@@ -22,6 +22,10 @@ pub struct LoopArgs {
     /// Seconds a pod stays on an unreachable or not-ready node unless it tolerates otherwise.
     #[arg(long, default_value_t = 300)]
     pub default_eviction_toleration: u64,
+    /// The prefix length of each node's pod range: 24 gives 253 pod addresses a node,
+    /// 22 gives 1,021 (dense wasm nodes).
+    #[arg(long, default_value_t = control::controllers::nodeipam::NODE_MASK)]
+    pub node_cidr_mask_size: u8,
     /// The cluster's pod network (set from the server's `--cluster-cidr`).
     #[arg(skip)]
     pub cluster_cidr: String,
@@ -42,6 +46,7 @@ pub async fn run(
     let mut options = ControllerOptions::new(data_dir, identity(listen));
     options.node_monitor_grace = Duration::from_secs(args.node_monitor_grace_period);
     options.default_eviction_toleration = Duration::from_secs(args.default_eviction_toleration);
+    options.node_cidr_mask_size = args.node_cidr_mask_size;
     if !args.cluster_cidr.is_empty() {
         options.cluster_cidr = args.cluster_cidr.clone();
     }

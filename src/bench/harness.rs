@@ -63,8 +63,9 @@ impl BenchServer {
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
             .args((!with_agent).then_some("--disable-agent"))
-            // Room for the density benchmark's thousand idle pods.
-            .args(if with_agent { vec!["--max-pods", "1200"] } else { vec![] })
+            // Room for the density benchmark's thousand idle pods: slots, and a /21 of pod
+            // addresses (2,045) instead of a /24's 253.
+            .args(if with_agent { vec!["--max-pods", "1200", "--node-cidr-mask-size", "21"] } else { vec![] })
             .args(flags)
             .env("WASMKUBE_LOG", "warn")
             .stdout(Stdio::piped())

@@ -232,3 +232,18 @@ fn cleanup_with_the_data_dir_also_clears_a_killed_servers_linux_pods() {
         (!container.iter().any(running)).then_some(())
     });
 }
+
+#[test]
+fn a_dense_node_gets_a_larger_pod_range_when_asked() {
+    let s = Server::start_with_flags(true, &["--node-cidr-mask-size", "22"]);
+    let node = s.node_name();
+    let cidr = wait_for("the node's pod range", Duration::from_secs(20), || {
+        let cidr = s.kubectl_ok(&["get", "node", &node, "-o", "jsonpath={.spec.podCIDR}"]);
+        (!cidr.is_empty()).then_some(cidr)
+    });
+    assert_eq!(cidr, "10.42.0.0/22", "a /22 of the cluster CIDR: 1,021 pod addresses");
+    let names = netns_of(s.pid());
+    assert_eq!(names.len(), 1, "the node's namespace: {names:?}");
+    let (_, bridge) = ip(&["-n", &names[0], "-4", "addr", "show", "wk0"]);
+    assert!(bridge.contains("inet 10.42.0.1/22"), "the node's bridge takes the whole range: {bridge}");
+}

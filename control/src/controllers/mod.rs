@@ -50,6 +50,8 @@ pub struct ControllerOptions {
     pub default_eviction_toleration: Duration,
     /// The pod network of the whole cluster; each node gets a /24 of it.
     pub cluster_cidr: String,
+    /// The prefix length of each node's range of it (upstream's `--node-cidr-mask-size`).
+    pub node_cidr_mask_size: u8,
 }
 
 impl ControllerOptions {
@@ -60,6 +62,7 @@ impl ControllerOptions {
             node_monitor_grace: Duration::from_secs(40),
             default_eviction_toleration: Duration::from_secs(300),
             cluster_cidr: "10.42.0.0/16".into(),
+            node_cidr_mask_size: nodeipam::NODE_MASK,
         }
     }
 }

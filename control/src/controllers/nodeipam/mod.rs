@@ -34,6 +34,8 @@ struct State {
     client: Client,
     nodes: Store<Node>,
     cluster: Cidr,
+    /// The size of each node's range (`--node-cidr-mask-size`).
+    node_mask: u8,
     /// Held for a whole pass: two nodes never pick at the same time.
     pending: Mutex<Pending>,
     recorder: Recorder,
@@ -47,12 +49,18 @@ pub async fn run(ctx: Context) {
             return;
         }
     };
+    let node_mask = ctx.options.node_cidr_mask_size;
+    if !(cluster.prefix_len()..=30).contains(&node_mask) {
+        tracing::error!(node_mask, %cluster, "node IPAM controller not started: --node-cidr-mask-size must lie between the cluster CIDR's and 30");
+        return;
+    }
     let client = ctx.client.clone();
     let controller = Controller::new(Api::<Node>::all(client.clone()), watcher::Config::default());
     let state = State {
         client,
         nodes: controller.store(),
         cluster,
+        node_mask,
         pending: Mutex::new(Pending::default()),
         recorder: ctx.recorder("node-ipam-controller"),
     };
@@ -95,7 +103,7 @@ async fn reconcile(node: Arc<Node>, state: Arc<State>) -> Result<Action, Control
     let name = node.name_any();
     let mut pending = state.pending.lock().await;
     let nodes = state.nodes.state();
-    let mut alloc = Allocator::new(state.cluster, NODE_MASK);
+    let mut alloc = Allocator::new(state.cluster, state.node_mask);
     for cidr in nodes.iter().flat_map(|n| pod_cidrs(n)).filter_map(|c| c.parse::<Cidr>().ok()) {
         alloc.mark_used(cidr);
     }
