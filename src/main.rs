@@ -72,7 +72,7 @@ struct NetArgs {
     /// This node's address on the host: its InternalIP and pods' hostIP, where NodePorts open.
     #[arg(long, default_value = "127.0.0.1")]
     node_ip: std::net::IpAddr,
-    /// The pod network of the cluster; each node gets a /24 of it.
+    /// The pod network of the cluster; each node gets a range of it (`--node-cidr-mask-size`).
     #[arg(long, default_value = runtime::net::node::DEFAULT_CLUSTER_CIDR)]
     cluster_cidr: runtime::net::Ipv4Net,
     /// The ClusterIP range of Services.

@@ -48,7 +48,7 @@ pub struct ControllerOptions {
     pub node_monitor_grace: Duration,
     /// Toleration of the not-ready/unreachable taints given to pods that state none.
     pub default_eviction_toleration: Duration,
-    /// The pod network of the whole cluster; each node gets a /24 of it.
+    /// The pod network of the whole cluster; each node gets a range of it (`node_cidr_mask_size`).
     pub cluster_cidr: String,
     /// The prefix length of each node's range of it (upstream's `--node-cidr-mask-size`).
     pub node_cidr_mask_size: u8,
