@@ -8,6 +8,7 @@
 #   apache2-utils    htpasswd, for the basic-auth registry
 #   curl             pushes wasm artifacts through the registry HTTP API
 #   clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32   compile the wasm samples
+#   iproute2 procps util-linux   `ip`, `pgrep`, `nsenter`: the networking tests look into namespaces
 set -euo pipefail
 
 # package -> a file it installs, to tell whether it is present without dpkg-query per package.
@@ -22,6 +23,9 @@ declare -A probe=(
   [lld-16]=/usr/bin/wasm-ld-16
   [wasi-libc]=/usr/lib/wasm32-wasi/libc.a
   [libclang-rt-16-dev-wasm32]=/usr/lib/llvm-16/lib/clang/16/lib/wasi/libclang_rt.builtins-wasm32.a
+  [iproute2]=/usr/sbin/ip
+  [procps]=/usr/bin/pgrep
+  [util-linux]=/usr/bin/nsenter
 )
 
 missing=()
