@@ -50,6 +50,8 @@ pub async fn run(settings: NodeSettings, shutdown: impl Future<Output = ()> + Se
     // Two pooled instance slots per pod leave room for sidecars and execs.
     wasm_options.pool_slots = Some(max_pods.saturating_mul(2));
     wasm_options.log_hub = log_hub.clone();
+    // Guests may reach the cluster's own networks only, as the flags define them.
+    wasm_options.cluster_networks = vec![settings.network.cluster_cidr.into(), settings.network.service_cidr.into()];
     let wasm = WasmRuntime::new(wasm_options).context("starting the wasm runtime")?;
     let mut runtimes: Vec<Arc<dyn ContainerRuntime>> = vec![Arc::new(wasm)];
     // Linux containers need root, namespaces and cgroups: a node without them
