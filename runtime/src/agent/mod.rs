@@ -28,6 +28,8 @@ pub mod probes;
 pub mod proxy;
 pub mod server;
 pub mod spec;
+#[cfg(test)]
+mod test_http;
 pub mod volumes;
 
 use std::future::Future;

@@ -233,14 +233,7 @@ mod tests {
             while let Ok((mut stream, _)) = listener.accept().await {
                 let log = log.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
+                    let Some(head) = crate::agent::test_http::read_request_head(&mut stream).await else { return };
                     let head = String::from_utf8_lossy(&head).to_string();
                     let path = head.split_whitespace().nth(1).unwrap_or_default().to_string();
                     log.lock().unwrap().push(head);
